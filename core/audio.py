@@ -1,0 +1,134 @@
+"""A recording of one spoken digit -> fixed-size log-mel features.
+
+The Free Spoken Digit Dataset is mono 8 kHz, so everything is brought there first: any
+sample rate, channel count or format librosa reads. Silence is trimmed, the level
+normalized, and the time axis stretched to a fixed number of frames, so a slow "seven"
+and a quick one look alike (speaking rate is a speaker trait, not a digit trait).
+Per-band mean removal (CMN) takes out most of the microphone's colour.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from core.errors import InputError
+
+SAMPLE_RATE = 8000  # Hz, FSDD's rate
+N_FFT = 256  # 32 ms window
+HOP_LENGTH = 80  # 10 ms hop
+N_MELS = 40
+N_FRAMES = 48  # time axis after stretching; a spoken digit is 0.3-0.9 s (30-90 hops)
+TOP_DB = 30.0  # trim threshold below the peak, dB
+MIN_SECONDS = 0.1  # shorter than this (after trimming) is not a word
+MAX_SECONDS = 30.0  # longer inputs are refused rather than silently cut
+SILENCE_PEAK = 1e-3  # peak amplitude (full scale 1.0) below which a recording is silence
+FMIN, FMAX = 60.0, 3800.0  # Hz; 8 kHz audio has nothing above 4 kHz
+
+AudioLike = np.ndarray | str | Path
+
+
+def load_audio(audio: AudioLike, sample_rate: int | None = None) -> np.ndarray:
+    """Path, or 1-D/2-D float array with its sample rate -> mono float32 at 8 kHz.
+
+    A 2-D array is (channels, samples) or (samples, channels); the shorter axis is channels.
+    """
+    import librosa
+
+    if isinstance(audio, (str, Path)):
+        path = Path(audio)
+        if not path.is_file():
+            raise InputError(f"audio file {path} does not exist")
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                duration = librosa.get_duration(path=str(path))
+                if duration > MAX_SECONDS:
+                    raise InputError(f"recording is {duration:.1f} s long; at most {MAX_SECONDS:.0f} s is accepted")
+                y, sr = librosa.load(str(path), sr=None, mono=True)
+        except InputError:
+            raise
+        except Exception as e:  # librosa/soundfile/audioread raise many types for bad files
+            raise InputError(f"cannot decode audio file {path.name}: {e}; expected wav, flac, ogg, mp3 or webm") from e
+        return _to_rate(np.asarray(y, dtype=np.float32), int(sr))
+    if not isinstance(audio, np.ndarray):
+        raise InputError(f"audio must be a numpy array or a path, got {type(audio).__name__}")
+    if sample_rate is None:
+        raise InputError("audio given as an array needs sample_rate (Hz)")
+    if not isinstance(sample_rate, (int, np.integer)) or not 1000 <= sample_rate <= 384_000:
+        raise InputError(f"sample_rate {sample_rate!r} is not valid; expected an integer in 1000..384000 Hz")
+    a = audio
+    if a.ndim == 2:
+        a = a.mean(axis=0 if a.shape[0] < a.shape[1] else 1)
+    if a.ndim != 1:
+        raise InputError(f"audio array has shape {audio.shape}; expected (samples,) or (channels, samples)")
+    if np.issubdtype(a.dtype, np.integer):
+        a = a.astype(np.float32) / float(np.iinfo(a.dtype).max)
+    elif np.issubdtype(a.dtype, np.floating):
+        a = a.astype(np.float32)
+    else:
+        raise InputError(f"audio dtype {a.dtype} is not supported; expected float or integer PCM")
+    if not np.isfinite(a).all():
+        raise InputError("audio contains NaN or infinite samples")
+    if len(a) / sample_rate > MAX_SECONDS:
+        raise InputError(f"recording is {len(a) / sample_rate:.1f} s long; at most {MAX_SECONDS:.0f} s is accepted")
+    return _to_rate(a, int(sample_rate))
+
+
+def _to_rate(y: np.ndarray, sr: int) -> np.ndarray:
+    import librosa
+
+    if sr != SAMPLE_RATE:
+        y = librosa.resample(y, orig_sr=sr, target_sr=SAMPLE_RATE, res_type="soxr_hq")
+    return np.ascontiguousarray(y, dtype=np.float32)
+
+
+def trim(y: np.ndarray) -> np.ndarray:
+    """Mono 8 kHz -> the spoken part, level-normalized to peak 0.9. Raises InputError on silence."""
+    import librosa
+
+    peak = float(np.abs(y).max(initial=0.0))
+    if peak < SILENCE_PEAK:
+        raise InputError("the recording is silent: no speech found (speak a digit closer to the microphone)")
+    y = y - y.mean()
+    if len(y) >= N_FFT:
+        y, _ = librosa.effects.trim(y, top_db=TOP_DB, frame_length=N_FFT, hop_length=HOP_LENGTH)
+    if len(y) < MIN_SECONDS * SAMPLE_RATE:
+        raise InputError(
+            f"the speech is {len(y) / SAMPLE_RATE:.2f} s long; at least {MIN_SECONDS} s of a spoken digit is needed"
+        )
+    return (y * (0.9 / np.abs(y).max())).astype(np.float32)
+
+
+def log_mel(y: np.ndarray) -> np.ndarray:
+    """Trimmed mono 8 kHz -> (N_MELS, N_FRAMES) float32 log-mel, per-band mean removed, unit variance."""
+    import librosa
+
+    m = librosa.feature.melspectrogram(
+        y=y, sr=SAMPLE_RATE, n_fft=N_FFT, hop_length=HOP_LENGTH, n_mels=N_MELS, fmin=FMIN, fmax=FMAX, center=True
+    )
+    m = np.log(m + 1e-6)
+    return normalize_features(stretch(m, N_FRAMES))
+
+
+def stretch(m: np.ndarray, n_frames: int) -> np.ndarray:
+    """(bands, t) -> (bands, n_frames) by linear interpolation along time."""
+    t = m.shape[1]
+    src = np.linspace(0, t - 1, n_frames)
+    i0 = np.floor(src).astype(int)
+    i1 = np.minimum(i0 + 1, t - 1)
+    w = (src - i0).astype(np.float32)
+    return m[:, i0] * (1 - w) + m[:, i1] * w
+
+
+def normalize_features(m: np.ndarray) -> np.ndarray:
+    """Remove each band's mean over time (the channel) and scale to unit variance overall."""
+    m = m - m.mean(axis=1, keepdims=True)
+    return (m / (m.std() + 1e-5)).astype(np.float32)
+
+
+def audio_features(audio: AudioLike, sample_rate: int | None = None) -> np.ndarray:
+    """The whole path: recording -> (N_MELS, N_FRAMES) float32 features the audio model sees."""
+    return log_mel(trim(load_audio(audio, sample_rate)))

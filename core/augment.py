@@ -1,0 +1,122 @@
+"""Training-time augmentation, one function per modality. Never used at inference.
+
+Each one imitates a way a new user differs from the training writers and speakers:
+slant, size and pen width for images; rotation, aspect and wobble for strokes; speaking
+rate, vocal-tract length, room noise and dropouts for speech.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from core import audio as A
+from core import strokes as S
+
+# image
+ROTATE_DEG = 12.0
+SCALE_RANGE = (0.85, 1.12)
+SHEAR = 0.25
+SHIFT_PX = 2.5
+ELASTIC_PX = 1.6  # displacement amplitude of the elastic field, pixels
+ELASTIC_GRID = 4  # the field is drawn on a 4x4 grid and smoothly upsampled
+WIDTH_P = 0.4  # probability of thickening or thinning the pen stroke
+# strokes
+STROKE_ROTATE_DEG = 14.0
+STROKE_STRETCH = 0.2  # relative change of one axis
+STROKE_SHEAR = 0.25
+STROKE_JITTER = 0.01  # point noise relative to the digit's size
+# audio
+SPEED_RANGE = (0.85, 1.15)  # resampling factor: tempo and pitch together (Kaldi-style)
+MEL_SHIFT = 2.0  # mel bins up or down: vocal-tract length
+SNR_DB = (12.0, 40.0)
+SPEC_TIME_MASK = 8  # frames
+SPEC_FREQ_MASK = 6  # mel bands
+
+
+def augment_images(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """(B, 28, 28) float 0..1 -> same, with random pen width, affine and elastic warp in one resampling."""
+    b = x.shape[0]
+    x = x.unsqueeze(1)
+    r = torch.rand(b, generator=gen)
+    thick = (r < WIDTH_P / 2).view(b, 1, 1, 1)
+    thin = ((r >= WIDTH_P / 2) & (r < WIDTH_P)).view(b, 1, 1, 1)
+    dil = F.max_pool2d(x, 3, 1, 1)
+    ero = -F.max_pool2d(-x, 3, 1, 1)
+    x = torch.where(thick, 0.5 * (x + dil), torch.where(thin, 0.5 * (x + ero), x))
+
+    u = lambda lo, hi: lo + (hi - lo) * torch.rand(b, generator=gen)  # noqa: E731
+    ang = u(-ROTATE_DEG, ROTATE_DEG) * np.pi / 180
+    sx, sy = u(*SCALE_RANGE), u(*SCALE_RANGE)
+    sh = u(-SHEAR, SHEAR)
+    cos, sin = torch.cos(ang), torch.sin(ang)
+    theta = torch.zeros(b, 2, 3)
+    theta[:, 0, 0] = cos / sx
+    theta[:, 0, 1] = (-sin + sh * cos) / sx
+    theta[:, 1, 0] = sin / sy
+    theta[:, 1, 1] = (cos + sh * sin) / sy
+    theta[:, :, 2] = (torch.rand(b, 2, generator=gen) * 2 - 1) * SHIFT_PX * 2 / 28
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    field = torch.randn(b, 2, ELASTIC_GRID, ELASTIC_GRID, generator=gen) * (ELASTIC_PX * 2 / 28)
+    field = F.interpolate(field, size=x.shape[-2:], mode="bicubic", align_corners=True)
+    grid = grid + field.permute(0, 2, 3, 1)
+    return F.grid_sample(x, grid, align_corners=False, padding_mode="zeros").squeeze(1).clamp(0, 1)
+
+
+def augment_strokes(points: np.ndarray, rng: np.random.Generator) -> list[np.ndarray]:
+    """(m, 2) trajectory (y up, any units) -> a randomly rotated, sheared, stretched and wobbled copy.
+
+    The result goes through `strokes.strokes_to_pendigits(..., y_down=False)` like any input.
+    """
+    p = points - points.mean(axis=0)
+    size = max(float(np.ptp(p, axis=0).max()), 1e-6)
+    a = np.deg2rad(rng.uniform(-STROKE_ROTATE_DEG, STROKE_ROTATE_DEG))
+    rot = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+    shear = np.array([[1.0, rng.uniform(-STROKE_SHEAR, STROKE_SHEAR)], [0.0, 1.0]])
+    stretch = np.diag(1.0 + rng.uniform(-STROKE_STRETCH, STROKE_STRETCH, size=2))
+    p = p @ (rot @ shear @ stretch).T
+    p = p + rng.normal(0.0, STROKE_JITTER * size, size=p.shape)
+    return [p]
+
+
+def augment_wave(y: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Trimmed 8 kHz speech -> resampled (speed), edge-cropped (time shift) and noisy copy."""
+    f = rng.uniform(*SPEED_RANGE)
+    n = max(int(len(y) / f), 8)
+    y = np.interp(np.linspace(0, len(y) - 1, n), np.arange(len(y)), y).astype(np.float32)
+    cut = int(0.06 * len(y))
+    a, b = rng.integers(0, cut + 1, size=2)
+    y = y[a : len(y) - b]
+    snr = rng.uniform(*SNR_DB)
+    noise = rng.normal(0.0, np.sqrt(np.mean(y**2) / 10 ** (snr / 10)), size=len(y)).astype(np.float32)
+    return y + noise
+
+
+def augment_features(m: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """(mels, frames) features -> mel-shifted (pitch / vocal tract) and SpecAugment-masked copy."""
+    bands = m.shape[0]
+    shift = rng.uniform(-MEL_SHIFT, MEL_SHIFT)
+    src = np.clip(np.arange(bands) - shift, 0, bands - 1)
+    i0 = np.floor(src).astype(int)
+    i1 = np.minimum(i0 + 1, bands - 1)
+    w = (src - i0)[:, None]
+    m = m[i0] * (1 - w) + m[i1] * w
+    m = m.copy()
+    t = rng.integers(0, SPEC_TIME_MASK + 1)
+    t0 = rng.integers(0, m.shape[1] - t + 1)
+    m[:, t0 : t0 + t] = 0.0
+    f = rng.integers(0, SPEC_FREQ_MASK + 1)
+    f0 = rng.integers(0, bands - f + 1)
+    m[f0 : f0 + f] = 0.0
+    return m.astype(np.float32)
+
+
+def augmented_audio_features(y: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Trimmed speech -> features of a random variant, through the same log-mel as inference."""
+    return augment_features(A.log_mel(augment_wave(y, rng)), rng)
+
+
+def augmented_stroke_points(points: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """(m, 2) trajectory (y up) -> (8, 2) pendigits points of a random variant."""
+    return S.strokes_to_pendigits(augment_strokes(points, rng), y_down=False)

@@ -1,0 +1,248 @@
+"""The four data sets (plus EMNIST), read from their publishers' own file layouts.
+
+Root directory: `--data-dir`, else the `DIGITS_DATA` environment variable, else `./data`.
+Every loader checks what it reads and names the file and the expected checksum when a
+file is missing or corrupt. Validation splits are carved from the training files only;
+the test files are never used to choose anything.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from core.errors import DataError
+
+DEFAULT_ROOT = Path("data")
+
+# MNIST: md5 of the *uncompressed* IDX content, so the original gzip files, re-gzipped
+# copies and torchvision's unpacked MNIST/raw/ files all verify the same way.
+MNIST_FILES = {
+    ("train", "images"): ("train-images-idx3-ubyte", "6bbc9ace898e44ae57da46a324031adb"),
+    ("train", "labels"): ("train-labels-idx1-ubyte", "a25bea736e30d166cdddb491f175f624"),
+    ("test", "images"): ("t10k-images-idx3-ubyte", "2646ac647ad5339dbf082846283269ea"),
+    ("test", "labels"): ("t10k-labels-idx1-ubyte", "27ae3e4e09519cfbb04c329615203637"),
+}
+PENDIGITS_FILES = {
+    "train": ("pendigits.tra", "e2b9eb9f0d0467e2b64a4816a3420edf2b8043447576f4b84337aba44a9f97d3"),
+    "test": ("pendigits.tes", "8bd03229c5c5291fefe43e45465dd948d2645bf23328b9d993e0b777666b2015"),
+}
+UNIPEN_FILE = ("unipen_1a_digits_train.npz", "2de60c1907718970dad380f37a9abe829b32df102bfe0f3e49f2387546687d4c")
+FSDD_SPEAKERS = ("george", "jackson", "lucas", "nicolas", "theo", "yweweler")
+FSDD_N_CLIPS = 3000
+
+# Validation and test splits, fixed before any model was trained.
+MNIST_VAL = 6000  # last rows of the MNIST training file (no writer ids are published)
+PENDIGITS_VAL = 1494  # last rows of pendigits.tra (about 6 of its 30 writers if rows are grouped by writer)
+UNIPEN_TEST_SOURCES = ("ced", "uqb", "art")  # donor institutions never trained on nor used for choices
+UNIPEN_VAL_SOURCES = ("ibm", "imp")  # donor institutions for early stopping
+FSDD_VAL_SPEAKER = "theo"  # whole speaker held out to choose the number of audio epochs
+FSDD_TEST_INDICES = range(5)  # customary split: indices 0-4 of each speaker and digit are test
+
+
+def data_root(path: str | Path | None = None) -> Path:
+    """`--data-dir` if given, else $DIGITS_DATA, else ./data."""
+    return Path(path or os.environ.get("DIGITS_DATA") or DEFAULT_ROOT)
+
+
+def file_digest(path: Path, algo: str = "sha256", gunzip: bool = False) -> str:
+    """Hex digest of a file's bytes, or of its decompressed content when `gunzip`."""
+    h = hashlib.new(algo)
+    opener = gzip.open if gunzip else open
+    with opener(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _check(path: Path, expected: str, algo: str = "sha256", gunzip: bool = False) -> None:
+    if not path.is_file():
+        raise DataError(f"missing data file {path} ({algo} {expected}); run `python -m core.download` or see README")
+    try:
+        got = file_digest(path, algo, gunzip)
+    except (OSError, EOFError, gzip.BadGzipFile) as e:
+        raise DataError(f"corrupt data file {path}: {e}; expected {algo} {expected}") from e
+    if got != expected:
+        raise DataError(f"corrupt data file {path}: {algo} is {got}, expected {expected}; delete it and download again")
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """An IDX file (gzip or plain) -> its array, checking the magic number and the size."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rb") as f:
+            raw = f.read()
+    except (OSError, EOFError, gzip.BadGzipFile) as e:
+        raise DataError(f"corrupt IDX file {path}: {e}") from e
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08 or not 1 <= raw[3] <= 4:
+        raise DataError(f"{path} is not an unsigned-byte IDX file (bad magic number {raw[:4].hex()})")
+    ndim = raw[3]
+    dims = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
+    start = 4 + 4 * ndim
+    if len(raw) - start != int(np.prod(dims)):
+        raise DataError(f"truncated IDX file {path}: header says {dims}, found {len(raw) - start} bytes of data")
+    return np.frombuffer(raw, dtype=np.uint8, offset=start).reshape(dims)
+
+
+def _find(root: Path, candidates: list[str]) -> Path:
+    for c in candidates:
+        if (root / c).is_file():
+            return root / c
+    return root / candidates[0]
+
+
+def mnist_path(root: Path, split: str, kind: str) -> tuple[Path, str]:
+    name, md5 = MNIST_FILES[(split, kind)]
+    cands = [f"mnist/{name}.gz", f"MNIST/raw/{name}.gz", f"MNIST/raw/{name}", f"mnist/{name}"]
+    return _find(root, cands), md5
+
+
+def load_mnist(root: str | Path | None = None, split: str = "train", verify: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """MNIST -> (n, 28, 28) uint8 white-on-black images, (n,) int64 labels. split: train | test."""
+    if split not in ("train", "test"):
+        raise ValueError(f"split {split!r}; expected 'train' or 'test'")
+    root = data_root(root)
+    out = []
+    for kind in ("images", "labels"):
+        path, md5 = mnist_path(root, split, kind)
+        if verify:
+            _check(path, md5, "md5", gunzip=path.suffix == ".gz")
+        out.append(read_idx(path))
+    images, labels = out
+    if len(images) != len(labels):
+        raise DataError(f"MNIST {split}: {len(images)} images but {len(labels)} labels")
+    return images, labels.astype(np.int64)
+
+
+def load_emnist(root: str | Path | None = None, subset: str = "digits", split: str = "train") -> tuple[np.ndarray, np.ndarray]:
+    """EMNIST from the official gzip IDX files -> (n, 28, 28) uint8 upright images, (n,) labels.
+
+    The official files store each image transposed (column-major); they are turned back here.
+    Looks in <root>/emnist/gzip/ (the official zip's layout) and <root>/emnist/.
+    """
+    if subset not in ("digits", "letters", "mnist", "balanced", "byclass", "bymerge"):
+        raise ValueError(f"EMNIST subset {subset!r}; expected digits, letters, mnist, balanced, byclass or bymerge")
+    root = data_root(root)
+    arrays = []
+    for kind in ("images-idx3", "labels-idx1"):
+        name = f"emnist-{subset}-{split}-{kind}-ubyte.gz"
+        path = _find(root, [f"emnist/gzip/{name}", f"emnist/{name}", f"EMNIST/raw/{name}"])
+        if not path.is_file():
+            raise DataError(f"missing data file {path}; run `python -m core.download emnist` or see README")
+        arrays.append(read_idx(path))
+    images, labels = arrays
+    return np.ascontiguousarray(images.transpose(0, 2, 1)), labels.astype(np.int64)
+
+
+def load_pendigits(root: str | Path | None = None, split: str = "train", verify: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """UCI pendigits -> (n, 8, 2) float32 points in 0..100 (y up), (n,) int64 labels."""
+    name, sha = PENDIGITS_FILES[split]
+    path = data_root(root) / "pendigits" / name
+    if verify:
+        _check(path, sha)
+    try:
+        a = np.loadtxt(path, delimiter=",", dtype=np.int64, ndmin=2)
+    except ValueError as e:
+        raise DataError(f"corrupt data file {path}: {e}; expected rows of 17 integers") from e
+    if a.shape[1] != 17 or a[:, :16].min() < 0 or a[:, :16].max() > 100 or not np.isin(a[:, 16], range(10)).all():
+        raise DataError(f"corrupt data file {path}: expected rows x1,y1,...,x8,y8 in 0..100 and a label 0-9")
+    return a[:, :16].reshape(-1, 8, 2).astype(np.float32), a[:, 16]
+
+
+@dataclass
+class Unipen:
+    """UNIPEN isolated digits: full pen trajectories, sample i is points[offsets[i]:offsets[i+1]]."""
+
+    points: np.ndarray  # (m, 3) float32 [x, y, stroke], raw tablet units, y up
+    offsets: np.ndarray  # (n + 1,) int64
+    labels: np.ndarray  # (n,) int64
+    source: np.ndarray  # (n,) donor institution code
+    segfile: np.ndarray  # (n,) writer session file
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def sample(self, i: int) -> np.ndarray:
+        return self.points[self.offsets[i] : self.offsets[i + 1]]
+
+    def split_indices(self, split: str) -> np.ndarray:
+        """Donor-institution split: train | val | test (see UNIPEN_*_SOURCES)."""
+        test = np.isin(self.source, UNIPEN_TEST_SOURCES)
+        val = np.isin(self.source, UNIPEN_VAL_SOURCES)
+        mask = {"train": ~test & ~val, "val": val, "test": test}[split]
+        return np.flatnonzero(mask)
+
+
+def load_unipen(root: str | Path | None = None, verify: bool = True) -> Unipen:
+    name, sha = UNIPEN_FILE
+    path = data_root(root) / "unipen" / name
+    if verify:
+        _check(path, sha)
+    try:
+        with np.load(path, allow_pickle=False) as d:
+            u = Unipen(d["points"], d["offsets"], d["labels"].astype(np.int64), d["source"], d["segfile"])
+    except (OSError, KeyError, ValueError) as e:
+        raise DataError(f"corrupt data file {path}: {e}; expected sha256 {sha}") from e
+    if len(u.offsets) != len(u.labels) + 1 or u.offsets[-1] != len(u.points):
+        raise DataError(f"corrupt data file {path}: offsets do not match points and labels")
+    return u
+
+
+@dataclass
+class Clip:
+    path: Path
+    digit: int
+    speaker: str
+    index: int
+
+
+FSDD_NAME = re.compile(r"^(\d)_([a-z]+)_(\d+)\.wav$")
+
+
+def list_fsdd(root: str | Path | None = None) -> list[Clip]:
+    """Free Spoken Digit Dataset recordings/ -> clips parsed from `{digit}_{speaker}_{index}.wav`."""
+    folder = data_root(root) / "fsdd" / "recordings"
+    if not folder.is_dir():
+        raise DataError(f"missing data folder {folder} (3,000 wav files); run `python -m core.download fsdd`")
+    clips = []
+    for p in sorted(folder.iterdir()):
+        m = FSDD_NAME.match(p.name)
+        if m:
+            clips.append(Clip(p, int(m.group(1)), m.group(2), int(m.group(3))))
+    if not clips:
+        raise DataError(f"no recordings named {{digit}}_{{speaker}}_{{index}}.wav in {folder}")
+    return clips
+
+
+def fsdd_split(clips: list[Clip], split: str, held_out: str | None = None) -> list[Clip]:
+    """Customary split: test = indices 0-4; train = the rest. `held_out` removes (train) or keeps
+    only (val) one speaker's training clips, for speaker-independent choices."""
+    test = [c for c in clips if c.index in FSDD_TEST_INDICES]
+    rest = [c for c in clips if c.index not in FSDD_TEST_INDICES]
+    if split == "test":
+        return test
+    if split == "train":
+        return [c for c in rest if c.speaker != held_out]
+    if split == "val":
+        return [c for c in rest if c.speaker == held_out]
+    raise ValueError(f"split {split!r}; expected train, val or test")
+
+
+def training_files(root: str | Path | None = None) -> dict[str, str]:
+    """sha256 of every training file a checkpoint learned from (for its model card)."""
+    root = data_root(root)
+    files = [mnist_path(root, "train", k)[0] for k in ("images", "labels")]
+    files += [root / "pendigits" / PENDIGITS_FILES["train"][0], root / "unipen" / UNIPEN_FILE[0]]
+    out = {str(p.relative_to(root)): file_digest(p) for p in files if p.is_file()}
+    h = hashlib.sha256()
+    for c in list_fsdd(root):
+        h.update(c.path.name.encode())
+        h.update(c.path.read_bytes())
+    out["fsdd/recordings/*.wav"] = h.hexdigest()
+    return out

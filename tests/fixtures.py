@@ -1,0 +1,117 @@
+"""Tiny data sets in the publishers' exact layouts, for machines without ../shared/data.
+
+They are learnable (digits drawn with a font, stroke templates, tones per digit), so the
+training smoke test means something on them too; checksums differ from the real files, so
+loaders run with verify=False on them.
+"""
+
+from __future__ import annotations
+
+import gzip
+import wave
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from core import data
+
+# A rough pen path for each digit on a 0..1 square, y up.
+TEMPLATES = {
+    0: [(0.5, 1), (0.1, 0.7), (0.1, 0.3), (0.5, 0), (0.9, 0.3), (0.9, 0.7), (0.5, 1)],
+    1: [(0.3, 0.8), (0.6, 1), (0.6, 0.5), (0.6, 0)],
+    2: [(0.1, 0.8), (0.5, 1), (0.9, 0.7), (0.1, 0), (0.9, 0)],
+    3: [(0.1, 0.9), (0.8, 0.9), (0.4, 0.5), (0.9, 0.25), (0.5, 0), (0.1, 0.1)],
+    4: [(0.7, 0), (0.7, 1), (0.1, 0.3), (0.9, 0.3)],
+    5: [(0.9, 1), (0.2, 1), (0.1, 0.55), (0.8, 0.5), (0.8, 0.1), (0.1, 0)],
+    6: [(0.8, 1), (0.2, 0.5), (0.2, 0.1), (0.7, 0), (0.8, 0.4), (0.2, 0.4)],
+    7: [(0.1, 1), (0.9, 1), (0.4, 0)],
+    8: [(0.5, 0.5), (0.1, 0.8), (0.5, 1), (0.9, 0.8), (0.1, 0.2), (0.5, 0), (0.9, 0.2), (0.5, 0.5)],
+    9: [(0.8, 0.6), (0.2, 0.6), (0.2, 1), (0.8, 1), (0.8, 0.5), (0.7, 0)],
+}
+
+
+def write_idx(path: Path, array: np.ndarray) -> None:
+    header = bytes([0, 0, 8, array.ndim]) + b"".join(int(n).to_bytes(4, "big") for n in array.shape)
+    with gzip.open(path, "wb") as f:
+        f.write(header + array.astype(np.uint8).tobytes())
+
+
+def font_digits(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    labels = rng.integers(0, 10, size=n)
+    images = np.zeros((n, 28, 28), np.uint8)
+    for i, d in enumerate(labels):
+        img = np.zeros((28, 28), np.uint8)
+        cv2.putText(img, str(d), (7 + rng.integers(-2, 3), 22 + rng.integers(-2, 3)), cv2.FONT_HERSHEY_SIMPLEX, 0.8, 255, 2)
+        images[i] = img
+    return images, labels
+
+
+def template_path(d: int, rng: np.random.Generator, n: int = 24) -> np.ndarray:
+    t = np.array(TEMPLATES[d], dtype=np.float64)
+    seg = np.linalg.norm(np.diff(t, axis=0), axis=1)
+    s = np.concatenate([[0], np.cumsum(seg)])
+    u = np.linspace(0, s[-1], n)
+    p = np.stack([np.interp(u, s, t[:, 0]), np.interp(u, s, t[:, 1])], 1)
+    return p + rng.normal(0, 0.02, p.shape)
+
+
+def make_fixture_data(root: Path, n_images: int = 600, n_strokes: int = 400, seed: int = 0) -> Path:
+    """Write mnist/, pendigits/, unipen/ and fsdd/ fixtures under `root`; returns root."""
+    from core.strokes import strokes_to_pendigits
+
+    rng = np.random.default_rng(seed)
+    (root / "mnist").mkdir(parents=True, exist_ok=True)
+    for split, n in (("train", n_images), ("test", n_images // 3)):
+        x, y = font_digits(n, rng)
+        write_idx(root / "mnist" / f"{data.MNIST_FILES[(split, 'images')][0]}.gz", x)
+        write_idx(root / "mnist" / f"{data.MNIST_FILES[(split, 'labels')][0]}.gz", y)
+    (root / "pendigits").mkdir(exist_ok=True)
+    for split, n in (("train", n_strokes), ("test", n_strokes // 3)):
+        rows = []
+        for _ in range(n):
+            d = int(rng.integers(0, 10))
+            p = np.round(strokes_to_pendigits([template_path(d, rng)], y_down=False)).astype(int)
+            rows.append(",".join(str(v) for v in p.ravel()) + f",{d}")
+        (root / "pendigits" / data.PENDIGITS_FILES[split][0]).write_text("\n".join(rows) + "\n")
+    sources = list(data.UNIPEN_TEST_SOURCES + data.UNIPEN_VAL_SOURCES) + ["syn", "apb"]
+    pts, offsets, labels, source = [], [0], [], []
+    for i in range(n_strokes):
+        d = int(rng.integers(0, 10))
+        p = template_path(d, rng) * 500 + 1000
+        pts.append(np.concatenate([p, np.zeros((len(p), 1))], axis=1))
+        offsets.append(offsets[-1] + len(p))
+        labels.append(d)
+        source.append(sources[i % len(sources)])
+    (root / "unipen").mkdir(exist_ok=True)
+    np.savez(
+        root / "unipen" / data.UNIPEN_FILE[0],
+        points=np.concatenate(pts).astype(np.float32),
+        offsets=np.array(offsets, np.int64),
+        labels=np.array(labels, np.int64),
+        source=np.array(source),
+        segfile=np.array([f"{s}/w{i % 7}.dat" for i, s in enumerate(source)]),
+        n_strokes=np.ones(len(labels), np.int64),
+    )
+    rec = root / "fsdd" / "recordings"
+    rec.mkdir(parents=True, exist_ok=True)
+    for d in range(10):
+        for spk_i, spk in enumerate(data.FSDD_SPEAKERS):
+            for idx in range(8):
+                write_tone(rec / f"{d}_{spk}_{idx}.wav", d, spk_i, rng)
+    return root
+
+
+def write_tone(path: Path, digit: int, speaker: int, rng: np.random.Generator, sr: int = 8000) -> None:
+    """A 0.45 s 'word': two formant-like tones whose frequencies encode the digit."""
+    t = np.arange(int(0.45 * sr)) / sr
+    f1 = 300 + 120 * digit + 10 * speaker
+    f2 = 2400 - 150 * digit
+    env = np.sin(np.pi * t / t[-1]) ** 2
+    y = env * (0.5 * np.sin(2 * np.pi * f1 * t) + 0.3 * np.sin(2 * np.pi * f2 * t)) + rng.normal(0, 0.003, len(t))
+    pcm = (np.clip(y, -1, 1) * 32767).astype(np.int16)
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(sr)
+        w.writeframes(pcm.tobytes())

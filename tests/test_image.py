@@ -1,0 +1,84 @@
+import numpy as np
+import pytest
+from PIL import Image
+
+from core import data
+from core.errors import InputError
+from core.image import to_mnist
+
+
+def test_output_follows_mnist_convention():
+    canvas = np.full((300, 200), 255, np.uint8)  # black ink on white paper, off centre
+    canvas[40:200, 30:50] = 0
+    out = to_mnist(canvas)
+    assert out.shape == (28, 28) and out.dtype == np.uint8
+    ys, xs = np.nonzero(out > 60)
+    assert ys.max() - ys.min() + 1 <= 21  # fitted in 20x20
+    assert out[0].max() == 0 and out[:, 0].max() == 0  # white digit on black
+    m = out.astype(float)
+    cy = (m.sum(1) @ np.arange(28)) / m.sum()
+    cx = (m.sum(0) @ np.arange(28)) / m.sum()
+    assert abs(cy - 13.5) < 1 and abs(cx - 13.5) < 1  # centred by mass
+
+
+def test_polarity_and_formats_give_the_same_digit(tmp_path):
+    dark_on_light = np.full((120, 120), 250, np.uint8)
+    dark_on_light[20:100, 55:65] = 10
+    dark_on_light[20:30, 35:65] = 10
+    ref = to_mnist(dark_on_light).astype(int)
+    light_on_dark = 255 - dark_on_light
+    rgb = np.stack([dark_on_light] * 3, axis=-1)
+    rgba = np.zeros((120, 120, 4), np.uint8)
+    rgba[..., 3] = 255 - dark_on_light  # black ink on a transparent canvas
+    path = tmp_path / "d.png"
+    Image.fromarray(rgb).save(path)
+    for other in (light_on_dark, rgb, rgba, Image.fromarray(rgb), path, dark_on_light.astype(np.float32) / 255):
+        assert np.abs(to_mnist(other).astype(int) - ref).mean() < 4
+
+
+def test_mnist_test_images_keep_their_class(recognizer, real_data):
+    images, labels = data.load_mnist(real_data, "test")
+    rng = np.random.default_rng(0)
+    idx = rng.choice(len(images), 300, replace=False)
+    # as a user would hand them over: black on white, 4x larger, RGB
+    big = [np.stack([255 - np.kron(images[i], np.ones((4, 4), np.uint8))] * 3, -1) for i in idx]
+    preds = recognizer.predict_batch(images=big)
+    acc = np.mean([p.label == labels[i] for p, i in zip(preds, idx)])
+    assert acc >= 0.98
+
+
+def test_huge_image_is_shrunk_not_refused():
+    img = np.full((4000, 3000), 255, np.uint8)
+    img[1000:3000, 1400:1600] = 0
+    assert to_mnist(img).max() > 200
+
+
+@pytest.mark.parametrize(
+    "bad, words",
+    [
+        (np.zeros((50, 50), np.uint8), "blank"),
+        (np.full((50, 50), 255, np.uint8), "blank"),
+        (np.zeros((5, 5, 7)), "shape"),
+        (np.zeros((1, 1)), "shape"),
+        (np.array([[np.nan, 0], [0, 0]]), "NaN"),
+        (np.zeros((4, 4), np.complex64), "dtype"),
+        ("no/such/file.png", "cannot read image"),
+        (3.5, "numpy array, PIL image or path"),
+    ],
+)
+def test_bad_images_get_clear_messages(bad, words):
+    with pytest.raises(InputError, match=words):
+        to_mnist(bad)
+
+
+def test_corrupt_image_file(tmp_path):
+    f = tmp_path / "x.png"
+    f.write_bytes(b"\x89PNG\r\n\x1a\n" + b"garbage" * 10)
+    with pytest.raises(InputError, match="cannot read image file"):
+        to_mnist(f)
+
+
+def test_gigantic_image_is_refused_with_a_message():
+    im = Image.new("L", (12000, 8000), 255)
+    with pytest.raises(InputError, match="pixels"):
+        to_mnist(im)

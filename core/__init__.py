@@ -1,7 +1,7 @@
 """Multimodal digit recognition: handwriting images, pen strokes and spoken digits, alone or fused.
 
-    from core import Recognizer
-    p = Recognizer.load().predict(image="digit.png")
+from core import Recognizer
+p = Recognizer.load().predict(image="digit.png")
 """
 
 from core.errors import DataError, InputError

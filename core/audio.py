@@ -96,9 +96,7 @@ def trim(y: np.ndarray) -> np.ndarray:
     if len(y) >= N_FFT:
         y, _ = librosa.effects.trim(y, top_db=TOP_DB, frame_length=N_FFT, hop_length=HOP_LENGTH)
     if len(y) < MIN_SECONDS * SAMPLE_RATE:
-        raise InputError(
-            f"the speech is {len(y) / SAMPLE_RATE:.2f} s long; at least {MIN_SECONDS} s of a spoken digit is needed"
-        )
+        raise InputError(f"the speech is {len(y) / SAMPLE_RATE:.2f} s long; at least {MIN_SECONDS} s of a spoken digit is needed")
     return (y * (0.9 / np.abs(y).max())).astype(np.float32)
 
 

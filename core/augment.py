@@ -64,20 +64,18 @@ def augment_images(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     return F.grid_sample(x, grid, align_corners=False, padding_mode="zeros").squeeze(1).clamp(0, 1)
 
 
-def augment_strokes(points: np.ndarray, rng: np.random.Generator) -> list[np.ndarray]:
-    """(m, 2) trajectory (y up, any units) -> a randomly rotated, sheared, stretched and wobbled copy.
-
-    The result goes through `strokes.strokes_to_pendigits(..., y_down=False)` like any input.
-    """
-    p = points - points.mean(axis=0)
-    size = max(float(np.ptp(p, axis=0).max()), 1e-6)
+def augment_strokes(parts: list[np.ndarray], rng: np.random.Generator) -> list[np.ndarray]:
+    """Strokes as (n_i, 2) arrays (y up, any units) -> the same random rotation, shear, stretch
+    and wobble applied to all of them (so a pendigits row and its drawn curve stay together)."""
+    pts = np.concatenate(parts, axis=0)
+    centre = pts.mean(axis=0)
+    size = max(float(np.ptp(pts, axis=0).max()), 1e-6)
     a = np.deg2rad(rng.uniform(-STROKE_ROTATE_DEG, STROKE_ROTATE_DEG))
     rot = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
     shear = np.array([[1.0, rng.uniform(-STROKE_SHEAR, STROKE_SHEAR)], [0.0, 1.0]])
     stretch = np.diag(1.0 + rng.uniform(-STROKE_STRETCH, STROKE_STRETCH, size=2))
-    p = p @ (rot @ shear @ stretch).T
-    p = p + rng.normal(0.0, STROKE_JITTER * size, size=p.shape)
-    return [p]
+    m = (rot @ shear @ stretch).T
+    return [(p - centre) @ m + rng.normal(0.0, STROKE_JITTER * size, size=p.shape) for p in parts]
 
 
 def augment_wave(y: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -117,6 +115,14 @@ def augmented_audio_features(y: np.ndarray, rng: np.random.Generator) -> np.ndar
     return augment_features(A.log_mel(augment_wave(y, rng)), rng)
 
 
-def augmented_stroke_points(points: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """(m, 2) trajectory (y up) -> (8, 2) pendigits points of a random variant."""
-    return S.strokes_to_pendigits(augment_strokes(points, rng), y_down=False)
+def augmented_stroke_input(parts: list[np.ndarray], rng: np.random.Generator) -> np.ndarray:
+    """UNIPEN-style strokes (y up) -> the stroke input vector of a random variant."""
+    q = augment_strokes(parts, rng)
+    return S.pack(S.strokes_to_pendigits(q, y_down=False), S.rasterize(q, y_down=False))
+
+
+def augmented_pendigits_input(row: np.ndarray, curve: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A pendigits row (8, 2) and its drawn curve -> the stroke input vector of a random variant.
+    The 8 points are transformed and rescaled, not resampled: they already are pendigits points."""
+    p, c = augment_strokes([row.astype(np.float64) / S.SCALE, curve], rng)
+    return S.pack(S.scale_axes(p), S.rasterize([c], y_down=False))

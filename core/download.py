@@ -10,7 +10,6 @@ publishers' hosts with one base URL that serves the same file names (tests use a
 from __future__ import annotations
 
 import argparse
-import hashlib
 import os
 import sys
 import tarfile
@@ -84,6 +83,8 @@ def fetch(url: str, dest: Path, algo: str | None = None, expected: str | None = 
                 raise DataError(f"downloaded {url} has {algo} {got}, expected {expected}; not saved, try again later")
         os.replace(tmp, dest)
         return dest
+    except urllib.error.HTTPError as e:
+        raise DataError(f"cannot download {url}: HTTP {e.code} {e.reason}") from e
     except (urllib.error.URLError, TimeoutError, ConnectionError) as e:
         reason = getattr(e, "reason", e)
         raise DataError(

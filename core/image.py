@@ -71,9 +71,7 @@ def load_gray(image: ImageLike) -> np.ndarray:
         a = rgb
     if max(a.shape) > WORK_SIDE:
         f = WORK_SIDE / max(a.shape)
-        a = np.asarray(
-            Image.fromarray(a).resize((max(1, round(a.shape[1] * f)), max(1, round(a.shape[0] * f))), Image.BOX)
-        )
+        a = np.asarray(Image.fromarray(a).resize((max(1, round(a.shape[1] * f)), max(1, round(a.shape[0] * f))), Image.BOX))
     return np.clip(a, 0.0, 1.0).astype(np.float32)
 
 

@@ -77,21 +77,33 @@ def stroke_features(p: torch.Tensor) -> torch.Tensor:
 
 
 class StrokeEncoder(nn.Module):
-    """(B, 8, 2) pendigits points (0..100, y up) -> (B, embed)."""
+    """(B, 16 + 784) stroke input (strokes.strokes_to_input) -> (B, embed).
+
+    Two readers of the same pen path: an MLP on the 8 pendigits points (writing order and
+    direction) and a CNN on its 28x28 rendering (shape), mixed by one linear layer. The CNN
+    has the image branch's architecture so training can start it from the image weights.
+    """
 
     def __init__(self, d: ModelDimensions):
         super().__init__()
         n = d.stroke_points
         f = 2 * n + 2 * (n - 1) + 2 * (n - 1)
         h = d.stroke_hidden
+        self.n_points = n
         self.mlp = nn.Sequential(
             nn.Linear(f, h), nn.BatchNorm1d(h), nn.ReLU(inplace=True), nn.Dropout(d.dropout),
             nn.Linear(h, h), nn.BatchNorm1d(h), nn.ReLU(inplace=True), nn.Dropout(d.dropout),
             nn.Linear(h, d.embed), nn.ReLU(),
         )  # fmt: skip
+        self.raster = ImageEncoder(d)
+        self.mix = nn.Sequential(nn.Linear(2 * d.embed, d.embed), nn.ReLU())
 
-    def forward(self, p: torch.Tensor) -> torch.Tensor:
-        return self.mlp(stroke_features(p))
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        k = 2 * self.n_points
+        points = x[:, :k].reshape(-1, self.n_points, 2)
+        side = int(round((x.shape[1] - k) ** 0.5))
+        raster = x[:, k:].reshape(-1, side, side)
+        return self.mix(torch.cat([self.mlp(stroke_features(points)), self.raster(raster)], dim=1))
 
 
 class AudioEncoder(nn.Module):
@@ -101,7 +113,9 @@ class AudioEncoder(nn.Module):
         super().__init__()
         a, b, c = d.audio_channels
         self.features = nn.Sequential(conv_block(1, a), conv_block(a, b), conv_block(b, c))
-        self.embed = nn.Sequential(nn.AdaptiveAvgPool2d((1, 3)), nn.Flatten(), nn.Dropout(d.dropout), nn.Linear(c * 3, d.embed), nn.ReLU())
+        self.embed = nn.Sequential(
+            nn.AdaptiveAvgPool2d((1, 3)), nn.Flatten(), nn.Dropout(d.dropout), nn.Linear(c * 3, d.embed), nn.ReLU()
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.embed(self.features(x.unsqueeze(1)))
@@ -119,7 +133,9 @@ class FusionHead(nn.Module):
         k = len(MODALITIES)
         self.log_temp = nn.Parameter(torch.zeros(k))
         self.norm = nn.ModuleList([nn.LayerNorm(d.embed) for _ in range(k)])
-        self.correction = nn.Sequential(nn.Linear(k * d.embed + k, d.fusion_hidden), nn.ReLU(), nn.Linear(d.fusion_hidden, d.n_classes))
+        self.correction = nn.Sequential(
+            nn.Linear(k * d.embed + k, d.fusion_hidden), nn.ReLU(), nn.Linear(d.fusion_hidden, d.n_classes)
+        )
         nn.init.zeros_(self.correction[-1].weight)
         nn.init.zeros_(self.correction[-1].bias)
 

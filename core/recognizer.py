@@ -1,9 +1,9 @@
 """The serving API: `Recognizer.load()` once, then `.predict(...)` from any thread.
 
-    from core import Recognizer
-    r = Recognizer.load()
-    p = r.predict(image="seven.png", strokes=[[(10, 20), (30, 40)]], audio="seven.wav")
-    p.label, p.confidence, p.probs, p.by_modality
+from core import Recognizer
+r = Recognizer.load()
+p = r.predict(image="seven.png", strokes=[[(10, 20), (30, 40)]], audio="seven.wav")
+p.label, p.confidence, p.probs, p.by_modality
 """
 
 from __future__ import annotations
@@ -37,11 +37,12 @@ class Prediction:
 
 
 def preprocess(modality: str, value, sample_rate: int | None = None) -> np.ndarray:
-    """One raw input -> the array its encoder takes: (28, 28) uint8, (8, 2) float32 or (40, 48) float32."""
+    """One raw input -> the array its encoder takes: (28, 28) uint8 image, (800,) float32 stroke
+    vector (see strokes.strokes_to_input) or (40, 48) float32 log-mel."""
     if modality == "image":
         return I.to_mnist(value)
     if modality == "strokes":
-        return S.strokes_to_pendigits(value, y_down=True)
+        return S.strokes_to_input(value, y_down=True)
     if modality == "audio":
         return A.audio_features(value, sample_rate)
     raise ValueError(f"unknown modality {modality!r}; expected one of {MODALITIES}")

@@ -1,8 +1,11 @@
-"""Pen strokes -> the UCI pendigits representation: 8 points along the trajectory, 0..100.
+"""Pen strokes -> what the stroke branch reads: the UCI pendigits 8 points, plus a raster.
 
-This is where a stroke becomes a tensor. The canvas in the web app, UNIPEN's tablet
-trajectories and the training augmentation all go through `strokes_to_pendigits`, so
-the model sees drawings from every source the same way.
+This is where a stroke becomes a tensor (`strokes_to_input`). The canvas in the web app,
+UNIPEN's tablet trajectories and the training augmentation all go through it, so the model
+sees drawings from every source the same way. The input vector is the 16 pendigits numbers
+(`strokes_to_pendigits`) followed by a 28x28 rendering of the pen path in the MNIST
+convention (`rasterize`): 8 points keep the writing order, the raster keeps the shape that
+8 points lose (a crossed 7, a looped 2, a multi-stroke 4).
 
 pendigits facts this module reproduces (checked on all 7,494 training rows):
 - strokes are joined into one trajectory (pen-up jumps included) and resampled to 8 points
@@ -17,14 +20,21 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from core.errors import InputError
+from core.image import SIZE, to_mnist
 
 N_POINTS = 8  # points per digit, as in pendigits
 SCALE = 100.0  # each axis spans 0..SCALE
 MAX_POINTS = 100_000  # more than any real drawing; guards against pathological input
 FLAT_AXIS = 0.5 * SCALE  # where an axis with no extent (a perfectly straight "1") lands
+PER_SEGMENT = 16  # spline samples between two pendigits points when drawing them back
+RASTER_CANVAS = 112  # px: the path is drawn here first, then reduced the MNIST way
+RASTER_FIT = 84  # px: the longer side of the drawing on that canvas
+RASTER_PEN = 9  # px pen width on that canvas: about 2 px at 28x28, as in MNIST
+INPUT_SIZE = 2 * N_POINTS + SIZE * SIZE  # length of the stroke branch's input vector
 
 StrokesLike = Sequence[Sequence[Sequence[float]]] | dict | str | Path
 
@@ -117,16 +127,84 @@ def strokes_to_pendigits(strokes: StrokesLike, y_down: bool = True, n: int = N_P
     return scale_axes(resample(joined, n)).astype(np.float32)
 
 
-def pendigits_to_strokes(row: np.ndarray, size: float = 280.0, margin: float = 0.15) -> list[list[list[float]]]:
-    """Inverse direction for tests and demos: 16 pendigits numbers -> one canvas stroke (y down).
+def catmull_rom(points: np.ndarray, per_segment: int = PER_SEGMENT) -> np.ndarray:
+    """(n, 2) points -> a smooth curve through them, `per_segment` samples between neighbours."""
+    p = np.vstack([2 * points[0] - points[1], points, 2 * points[-1] - points[-2]])
+    t = np.linspace(0, 1, per_segment, endpoint=False)[:, None]
+    parts = []
+    for i in range(1, len(p) - 2):
+        p0, p1, p2, p3 = p[i - 1], p[i], p[i + 1], p[i + 2]
+        parts.append(0.5 * (2 * p1 + (p2 - p0) * t + (2 * p0 - 5 * p1 + 4 * p2 - p3) * t**2 + (3 * p1 - p0 - 3 * p2 + p3) * t**3))
+    return np.vstack(parts + [points[-1:]])
 
-    The digit is scaled uniformly into a `size`-pixel square canvas with a margin.
+
+def pendigits_curve(row: np.ndarray) -> np.ndarray:
+    """16 pendigits numbers -> (m, 2) smooth path through the 8 points, y up, in 0..1 units.
+
+    pendigits scales each axis to 0..100 on its own, losing the aspect ratio; but its points
+    were equally spaced along the pen path, so the ratio that makes the curve's steps most
+    equal brings the shape back.
     """
-    p = np.asarray(row, dtype=np.float64).reshape(-1, 2)
-    inner = size * (1 - 2 * margin)
-    x = size * margin + p[:, 0] / SCALE * inner
-    y = size * margin + (SCALE - p[:, 1]) / SCALE * inner
+    p = np.asarray(row, dtype=np.float64).reshape(-1, 2) / SCALE
+    base = catmull_rom(p, PER_SEGMENT)  # the spline commutes with scaling an axis: compute it once
+    d = np.diff(base, axis=0)
+    ratios = np.geomspace(0.1, 10.0, 121)[:, None]
+    lengths = np.sqrt((d[None, :, 0] * ratios) ** 2 + d[None, :, 1] ** 2)
+    steps = np.add.reduceat(lengths, np.arange(0, lengths.shape[1], PER_SEGMENT), axis=1)
+    spread = steps.std(axis=1) / np.maximum(steps.mean(axis=1), 1e-9)
+    return base * np.array([float(ratios[int(np.argmin(spread)), 0]), 1.0])
+
+
+def pendigits_to_strokes(row: np.ndarray, size: float = 280.0, margin: float = 0.15) -> list[list[list[float]]]:
+    """Inverse direction, for tests and demos: 16 pendigits numbers -> one smooth canvas stroke
+    (y down), centred in a `size`-pixel square with a margin, as a person would draw it."""
+    curve = pendigits_curve(row)
+    lo, hi = curve.min(axis=0), curve.max(axis=0)
+    f = size * (1 - 2 * margin) / max((hi - lo).max(), 1e-9)
+    x = size / 2 + (curve[:, 0] - (lo[0] + hi[0]) / 2) * f
+    y = size / 2 - (curve[:, 1] - (lo[1] + hi[1]) / 2) * f
     return [np.stack([x, y], axis=1).tolist()]
+
+
+def rasterize(parts: list[np.ndarray], y_down: bool = True) -> np.ndarray:
+    """Strokes as (n_i, 2) arrays -> (28, 28) uint8 rendering of the pen path, MNIST convention.
+
+    Only pen-down segments are drawn; the drawing keeps its aspect ratio.
+    """
+    pts = np.concatenate(parts, axis=0)
+    lo, hi = pts.min(axis=0), pts.max(axis=0)
+    f = RASTER_FIT / max(float((hi - lo).max()), 1e-9)
+    off = (RASTER_CANVAS - (hi - lo) * f) / 2
+    canvas = np.zeros((RASTER_CANVAS, RASTER_CANVAS), np.uint8)
+    for s in parts:
+        q = (s - lo) * f + off
+        if not y_down:
+            q[:, 1] = RASTER_CANVAS - q[:, 1]
+        cv2.polylines(canvas, [np.round(q * 4).astype(np.int32)], False, 255, RASTER_PEN, cv2.LINE_AA, shift=2)
+    return to_mnist(canvas)
+
+
+def pack(points: np.ndarray, raster: np.ndarray) -> np.ndarray:
+    """(8, 2) points in 0..100 and (28, 28) uint8 raster -> (INPUT_SIZE,) float32 input vector."""
+    return np.concatenate([points.ravel(), raster.ravel() / 255.0]).astype(np.float32)
+
+
+def unpack(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Inverse of `pack`: -> (8, 2) points, (28, 28) uint8 raster."""
+    x = np.asarray(x)
+    raster = np.round(x[2 * N_POINTS :].reshape(SIZE, SIZE) * 255).astype(np.uint8)
+    return x[: 2 * N_POINTS].reshape(N_POINTS, 2), raster
+
+
+def strokes_to_input(strokes: StrokesLike, y_down: bool = True) -> np.ndarray:
+    """Strokes -> (INPUT_SIZE,) float32: the stroke branch's whole input (points, then raster)."""
+    parts = parse_strokes(strokes)
+    return pack(strokes_to_pendigits(parts, y_down), rasterize(parts, y_down))
+
+
+def pendigits_input(row: np.ndarray) -> np.ndarray:
+    """A pendigits row (16 numbers) -> the same input vector; the raster is drawn along `pendigits_curve`."""
+    return pack(np.asarray(row, np.float32).reshape(N_POINTS, 2), rasterize([pendigits_curve(row)], y_down=False))
 
 
 def unipen_strokes(points: np.ndarray) -> list[np.ndarray]:

@@ -27,9 +27,10 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from core import augment, checkpoint, data
 from core import audio as A
+from core import augment, checkpoint, data
 from core import strokes as S
+from core.errors import InputError
 from core.model import MODALITIES, DigitNet, ModelDimensions, parameter_count
 
 SUBSETS = [c for r in (1, 2, 3) for c in itertools.combinations(MODALITIES, r)]
@@ -46,10 +47,10 @@ class Config:
     weight_decay: float = 5e-4
     label_smoothing: float = 0.1
     patience: int = 10  # epochs without a better validation accuracy before stopping
-    image_epochs: int = 12
+    image_epochs: int = 18
     image_lr: float = 3e-3
-    stroke_epochs: int = 60
-    stroke_lr: float = 3e-3
+    stroke_epochs: int = 30
+    stroke_lr: float = 2e-3
     audio_epochs: int = 60
     audio_lr: float = 3e-3
     fusion_epochs: int = 8
@@ -74,7 +75,7 @@ class Sets:
     image: dict[str, tuple[torch.Tensor, torch.Tensor]]
     strokes: dict[str, tuple[torch.Tensor, torch.Tensor]]
     audio: dict[str, tuple[torch.Tensor, torch.Tensor]]
-    stroke_train_raw: list[tuple[np.ndarray, bool]]  # (trajectory y-up, is_pendigits) for augmentation
+    stroke_train_raw: list[tuple]  # (pendigits row, its curve) or (UNIPEN strokes, None), for augmentation
     stroke_train_y: np.ndarray
     audio_waves: dict[str, list[np.ndarray]]  # trimmed 8 kHz waves per split, for augmentation
     audio_speakers: dict[str, list[str]]
@@ -113,19 +114,25 @@ def load_sets(cfg: Config) -> Sets:
     u_idx = {s: u.split_indices(s) for s in ("train", "val", "test")}
     for s, lim in (("train", cfg.limit), ("val", cfg.limit // 4), ("test", cfg.limit // 2)):
         u_idx[s] = u_idx[s][_limit(len(u_idx[s]), lim, rng)]
-    u_pts = {s: [np.concatenate(S.unipen_strokes(u.sample(i))) for i in u_idx[s]] for s in u_idx}
-    for s in u_idx:  # a few UNIPEN samples are a single repeated point: nothing to learn from
-        keep = [k for k, p in enumerate(u_pts[s]) if len(p) > 1 and np.ptp(p, axis=0).max() > 0]
-        u_idx[s], u_pts[s] = u_idx[s][keep], [u_pts[s][k] for k in keep]
-    u_feat = {
-        s: np.stack([S.strokes_to_pendigits([p], y_down=False) for p in tq(u_pts[s], f"unipen {s}")]) for s in ("val", "test")
-    }
+    u_parts = {s: [S.unipen_strokes(u.sample(i)) for i in u_idx[s]] for s in u_idx}
+    u_feat = {}
+    for s in u_idx:  # a few UNIPEN samples are a single repeated point or only taps: nothing to learn from
+        keep, feats = [], []
+        for k, parts in enumerate(tq(u_parts[s], f"unipen {s}")):
+            try:
+                feats.append(S.strokes_to_input(parts, y_down=False))
+                keep.append(k)
+            except InputError:
+                pass
+        u_idx[s], u_parts[s], u_feat[s] = u_idx[s][keep], [u_parts[s][k] for k in keep], np.stack(feats)
+    pen = lambda rows: np.stack([S.pendigits_input(r) for r in tq(rows, "pendigits")])  # noqa: E731
     t = lambda x, y: (torch.from_numpy(np.asarray(x, np.float32)), torch.from_numpy(np.asarray(y, np.int64)))  # noqa: E731
+    pen_test = pen(ptp[p_te])
     strokes = {
-        "val": t(np.concatenate([pp[p_va], u_feat["val"]]), np.concatenate([py[p_va], u.labels[u_idx["val"]]])),
-        "test": t(np.concatenate([ptp[p_te], u_feat["test"]]), np.concatenate([pty[p_te], u.labels[u_idx["test"]]])),
+        "val": t(np.concatenate([pen(pp[p_va]), u_feat["val"]]), np.concatenate([py[p_va], u.labels[u_idx["val"]]])),
+        "test": t(np.concatenate([pen_test, u_feat["test"]]), np.concatenate([pty[p_te], u.labels[u_idx["test"]]])),
     }
-    raw = [(p, True) for p in pp[p_tr]] + [(p, False) for p in u_pts["train"]]
+    raw = [(p, S.pendigits_curve(p)) for p in pp[p_tr]] + [(parts, None) for parts in u_parts["train"]]
     raw_y = np.concatenate([py[p_tr], u.labels[u_idx["train"]]])
 
     clips = data.list_fsdd(root)
@@ -136,9 +143,7 @@ def load_sets(cfg: Config) -> Sets:
     if cfg.limit:
         split_clips = {k: [v[i] for i in _limit(len(v), cfg.limit // 4, rng)] for k, v in split_clips.items()}
     waves = {k: [A.trim(A.load_audio(c.path)) for c in tq(v, f"fsdd {k}")] for k, v in split_clips.items()}
-    audio = {
-        k: t(np.stack([A.log_mel(w) for w in waves[k]]), [c.digit for c in split_clips[k]]) for k in split_clips
-    }
+    audio = {k: t(np.stack([A.log_mel(w) for w in waves[k]]), [c.digit for c in split_clips[k]]) for k in split_clips}
     return Sets(
         image=image,
         strokes=strokes,
@@ -148,17 +153,17 @@ def load_sets(cfg: Config) -> Sets:
         audio_waves=waves,
         audio_speakers={k: [c.speaker for c in v] for k, v in split_clips.items()},
         unipen_test=t(u_feat["test"], u.labels[u_idx["test"]]),
-        pendigits_test=t(ptp[p_te], pty[p_te]),
+        pendigits_test=t(pen_test, pty[p_te]),
     )
 
 
 def stroke_epoch(sets: Sets, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     """A freshly augmented copy of the stroke training set."""
-    out = []
-    for p, is_pendigits in sets.stroke_train_raw:
-        q = augment.augment_strokes(p, rng)[0]
-        out.append(S.scale_axes(q) if is_pendigits else S.strokes_to_pendigits([q], y_down=False))
-    return torch.from_numpy(np.stack(out).astype(np.float32)), torch.from_numpy(sets.stroke_train_y)
+    out = [
+        augment.augmented_stroke_input(a, rng) if b is None else augment.augmented_pendigits_input(a, b, rng)
+        for a, b in sets.stroke_train_raw
+    ]
+    return torch.from_numpy(np.stack(out)), torch.from_numpy(sets.stroke_train_y)
 
 
 def audio_epoch(waves: list[np.ndarray], labels: torch.Tensor, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
@@ -221,7 +226,9 @@ def train_branch(
             row["val_acc"] = round(accuracy(branch_logits(model, modality, val[0]), val[1]), 5)
             if row["val_acc"] > best_acc:
                 best_acc, best_epoch = row["val_acc"], epoch
-                best_state = copy.deepcopy({k: v for k, v in model.state_dict().items() if k.startswith((modality + ".", "heads." + modality))})
+                best_state = copy.deepcopy(
+                    {k: v for k, v in model.state_dict().items() if k.startswith((modality + ".", "heads." + modality))}
+                )
         history.append(row)
         tqdm.write(f"{modality} " + json.dumps(row))
         if val is not None and epoch - best_epoch >= cfg.patience:
@@ -373,17 +380,34 @@ def main(cfg: Config) -> dict:
     metrics = card.get("metrics", {})
 
     if "image" in cfg.stages:
-        h, best = train_branch(model, "image", lambda e: sets.image["train"], cfg.image_epochs, cfg.image_lr, cfg, sets.image["val"], gen)
+        h, best = train_branch(
+            model, "image", lambda e: sets.image["train"], cfg.image_epochs, cfg.image_lr, cfg, sets.image["val"], gen
+        )
         history["image"] = {"epochs": h, "best_epoch": best}
     if "strokes" in cfg.stages:
-        h, best = train_branch(model, "strokes", lambda e: stroke_epoch(sets, rng), cfg.stroke_epochs, cfg.stroke_lr, cfg, sets.strokes["val"], gen)
+        # the stroke raster reader starts from the image branch: MNIST's 60,000 digits teach shapes
+        model.strokes.raster.load_state_dict(model.image.state_dict())
+        h, best = train_branch(
+            model, "strokes", lambda e: stroke_epoch(sets, rng), cfg.stroke_epochs, cfg.stroke_lr, cfg, sets.strokes["val"], gen
+        )
         history["strokes"] = {"epochs": h, "best_epoch": best}
     if "audio" in cfg.stages:
         waves, ys, val = audio_selection_sets(sets)
         probe = DigitNet(ModelDimensions())
-        h, best = train_branch(probe, "audio", lambda e: audio_epoch(waves, ys, rng), cfg.audio_epochs, cfg.audio_lr, cfg, val, gen)
+        h, best = train_branch(
+            probe, "audio", lambda e: audio_epoch(waves, ys, rng), cfg.audio_epochs, cfg.audio_lr, cfg, val, gen
+        )
         tqdm.write(f"audio: best epoch on held-out speaker {data.FSDD_VAL_SPEAKER} is {best}; refitting on every speaker")
-        h2, _ = train_branch(model, "audio", lambda e: audio_epoch(sets.audio_waves["train"], sets.audio["train"][1], rng), best, cfg.audio_lr, cfg, None, gen)
+        h2, _ = train_branch(
+            model,
+            "audio",
+            lambda e: audio_epoch(sets.audio_waves["train"], sets.audio["train"][1], rng),
+            best,
+            cfg.audio_lr,
+            cfg,
+            None,
+            gen,
+        )
         history["audio"] = {"selection": h, "best_epoch": best, "refit": h2}
         metrics["audio_val_heldout_speaker"] = max(r["val_acc"] for r in h)
         if cfg.loso:
@@ -405,15 +429,18 @@ def main(cfg: Config) -> dict:
 
     card = {
         "name": "digits multimodal recognizer",
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "git_commit": git_commit(),
         "parameters": parameter_count(model),
         "config": asdict(cfg),
         "splits": {
             "mnist": f"train: first {60000 - data.MNIST_VAL} of train file; val: last {data.MNIST_VAL}; test: t10k",
-            "pendigits": f"train: first {7494 - data.PENDIGITS_VAL} rows of .tra; val: last {data.PENDIGITS_VAL}; test: .tes (other writers)",
-            "unipen": f"train: other donors; val donors: {list(data.UNIPEN_VAL_SOURCES)}; test donors: {list(data.UNIPEN_TEST_SOURCES)}",
-            "fsdd": f"test: indices 0-4 (customary); epochs chosen on held-out speaker {data.FSDD_VAL_SPEAKER}, then refit on all speakers' indices 5-49",
+            "pendigits": f"train: first {7494 - data.PENDIGITS_VAL} rows of .tra; val: last {data.PENDIGITS_VAL}; "
+            "test: .tes (other writers)",
+            "unipen": f"train: other donors; val donors: {list(data.UNIPEN_VAL_SOURCES)}; "
+            f"test donors: {list(data.UNIPEN_TEST_SOURCES)}",
+            "fsdd": "test: indices 0-4 (customary); epochs chosen on held-out speaker "
+            f"{data.FSDD_VAL_SPEAKER}, then refit on all speakers' indices 5-49",
         },
         "metrics": metrics,
         "history": history,
@@ -427,7 +454,9 @@ def main(cfg: Config) -> dict:
 
 def get_args_parser() -> argparse.ArgumentParser:
     d = Config()
-    p = argparse.ArgumentParser(description="Train the multimodal digit recognizer.", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = argparse.ArgumentParser(
+        description="Train the multimodal digit recognizer.", formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
     p.add_argument("--data-dir", default=None, help="data root (default: $DIGITS_DATA or ./data)")
     p.add_argument("--out", default=d.out, help="checkpoint directory")
     p.add_argument("--stages", default=",".join(d.stages), help="comma-separated subset of image,strokes,audio,fusion")

@@ -66,7 +66,7 @@ def test_emnist_loader_transposes(tmp_path):
         write_idx(folder / f"emnist-{subset}-train-labels-idx1-ubyte.gz", np.array([3, 7], np.uint8))
         x, y = data.load_emnist(tmp_path, subset, "train")
         assert x.shape == (2, 28, 28) and y.tolist() == [3, 7]
-        assert x[0, 5, 2:26].min() == 255 and x[0, 2:26, 5].max() == 0  # bar turned back to a row
+        assert x[0, 5, 2:26].min() == 255 and x[0, 6:26, 5].max() == 0  # bar turned back to a row
         assert x[1, :, 10].min() == 200
     with pytest.raises(DataError, match="missing data file"):
         data.load_emnist(tmp_path, "digits", "test")

@@ -17,10 +17,11 @@ def test_canvas_strokes_of_pendigits_rows_round_trip(any_data):
         # a browser would add timestamps; they must be ignored
         with_t = [[[x, y, 16.0 * k] for k, (x, y) in enumerate(s)] for s in canvas]
         back = strokes_to_pendigits(with_t)
-        errs.append(np.abs(back - row).max())
+        errs.append(np.abs(back - row).mean())
     # canvas coordinates are y-down; the output must be y-up like pendigits, within a few units
+    # (the curve through 8 points cannot be the writer's own, so not exactly the same)
     assert np.median(errs) < 3.0
-    assert np.percentile(errs, 90) < 8.0
+    assert np.percentile(errs, 90) < 6.0
 
 
 def test_output_is_pendigits_shaped_and_y_up():

@@ -1,0 +1,59 @@
+import itertools
+
+import pytest
+import torch
+
+from core.model import MODALITIES, DigitNet, ModelDimensions
+
+
+@pytest.fixture(scope="module")
+def net():
+    torch.manual_seed(0)
+    m = DigitNet(ModelDimensions())
+    # give the correction path non-zero weights so masking is really exercised
+    torch.nn.init.normal_(m.fusion.correction[-1].weight, std=0.5)
+    return m.eval()
+
+
+def inputs(b=4, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return {
+        "image": torch.rand(b, 28, 28, generator=g),
+        "strokes": torch.cat([torch.rand(b, 16, generator=g) * 100, torch.rand(b, 784, generator=g)], dim=1),
+        "audio": torch.randn(b, 40, 48, generator=g),
+    }
+
+
+def test_every_subset_gives_fused_and_per_modality_logits(net):
+    x = inputs()
+    for r in (1, 2, 3):
+        for subset in itertools.combinations(MODALITIES, r):
+            out = net(**{m: x[m] for m in subset})
+            assert out["fused"].shape == (4, 10)
+            assert set(out) - {"fused", "embedding"} == set(subset)
+
+
+def test_missing_modality_is_fully_masked(net):
+    x = inputs()
+    other = inputs(seed=1)
+    with torch.no_grad():
+        a = net(image=x["image"], strokes=x["strokes"])["fused"]
+        # a masked modality's content must not matter at all
+        b = net(image=x["image"], strokes=x["strokes"], audio=other["audio"], mask=torch.tensor([[1.0, 1, 0]] * 4))["fused"]
+        c = net(image=x["image"], strokes=x["strokes"], audio=x["audio"])["fused"]
+    torch.testing.assert_close(a, b)
+    assert not torch.allclose(a, c)
+
+
+def test_untrained_correction_is_exact_late_fusion():
+    m = DigitNet(ModelDimensions()).eval()
+    x = inputs()
+    with torch.no_grad():
+        out = m(**x)
+        expected = sum(torch.log_softmax(out[k], 1) for k in MODALITIES)
+    torch.testing.assert_close(out["fused"], expected)
+
+
+def test_no_input_is_an_error(net):
+    with pytest.raises(ValueError, match="at least one"):
+        net()

@@ -75,6 +75,41 @@ def load_gray(image: ImageLike) -> np.ndarray:
     return np.clip(a, 0.0, 1.0).astype(np.float32)
 
 
+def load_rgb(image: ImageLike) -> np.ndarray:
+    """Path, PIL image or array -> (H, W, 3) uint8 RGB at full resolution (for photos of many digits)."""
+    if isinstance(image, (str, Path)):
+        try:
+            with Image.open(image) as im:
+                if im.width * im.height > MAX_PIXELS:
+                    raise InputError(f"image is {im.width}x{im.height}; at most {MAX_PIXELS:,} pixels are accepted")
+                image = im.convert("RGB")
+        except (OSError, UnidentifiedImageError) as e:
+            raise InputError(f"cannot read image file {image}: {e}; expected PNG, JPEG or another PIL format") from e
+    if isinstance(image, Image.Image):
+        if image.width * image.height > MAX_PIXELS:
+            raise InputError(f"image is {image.width}x{image.height}; at most {MAX_PIXELS:,} pixels are accepted")
+        return np.asarray(image.convert("RGB"))
+    if not isinstance(image, np.ndarray):
+        raise InputError(f"image must be a numpy array, PIL image or path, got {type(image).__name__}")
+    a = image[..., 0] if image.ndim == 3 and image.shape[2] == 1 else image
+    if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[2] not in (3, 4)) or min(a.shape[:2]) < 2:
+        raise InputError(f"image has shape {image.shape}; expected (H, W), (H, W, 3) or (H, W, 4)")
+    if a.shape[0] * a.shape[1] > MAX_PIXELS:
+        raise InputError(f"image array of shape {image.shape} is too large; at most {MAX_PIXELS:,} pixels are accepted")
+    if a.dtype != np.uint8:
+        if not (a.dtype == bool or np.issubdtype(a.dtype, np.integer) or np.issubdtype(a.dtype, np.floating)):
+            raise InputError(f"image dtype {a.dtype} is not supported; expected uint8, integer, float or bool")
+        f = a.astype(np.float32)
+        if not np.isfinite(f).all():
+            raise InputError("image contains NaN or infinite values")
+        if a.dtype == bool or (np.issubdtype(a.dtype, np.floating) and f.max(initial=0) <= 1.0):
+            f = f * 255.0
+        a = np.clip(f + 0.5, 0, 255).astype(np.uint8)
+    if a.ndim == 2:
+        a = np.repeat(a[..., None], 3, axis=2)
+    return np.ascontiguousarray(a[..., :3])
+
+
 def ink_map(gray: np.ndarray) -> np.ndarray:
     """(H, W) 0..1 gray -> (H, W) 0..1 ink, white on black, whatever the input's polarity.
 

@@ -27,9 +27,10 @@ def modality_of(path: Path) -> str:
     return "image"
 
 
-def format_prediction(name: str, p, modality: str) -> str:
+def format_prediction(name: str, p, modality: str, threshold: float = 0.0) -> str:
     top = ", ".join(f"{d}:{q:.3f}" for d, q in p.top(3))
-    return f"{name}\t{modality}\t{p.label}\t{p.confidence:.4f}\t[{top}]"
+    label = p.label if p.confidence >= threshold else "not-sure"
+    return f"{name}\t{modality}\t{label}\t{p.confidence:.4f}\t[{top}]"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,6 +38,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("files", nargs="+", type=Path, help="images (png, jpg, ...), audio (wav, mp3, ...) or stroke JSON")
     ap.add_argument("--fuse", action="store_true", help="treat the files as one digit seen through several modalities")
     ap.add_argument("--checkpoints", default=None, help="checkpoint directory (default: checkpoints/)")
+    ap.add_argument(
+        "--threshold", type=float, default=0.0, help="answer not-sure below this confidence (default: 0, always answer)"
+    )
     args = ap.parse_args(argv)
     try:
         from core.recognizer import Recognizer
@@ -51,14 +55,15 @@ def main(argv: list[str] | None = None) -> int:
                 kw[m] = f
             p = r.predict(**kw)
             votes = " ".join(f"{m}={int(q.argmax())}" for m, q in p.by_modality.items())
-            print(f"fused\t{p.label}\t{p.confidence:.4f}\t{votes}")
+            label = p.label if p.confidence >= args.threshold else "not-sure"
+            print(f"fused\t{label}\t{p.confidence:.4f}\t{votes}")
             return 0
         for f in args.files:
             m = modality_of(f)
             if not f.is_file():
                 raise InputError(f"{f}: no such file")
             p = r.predict(**{m: f})
-            print(format_prediction(str(f), p, m), flush=True)
+            print(format_prediction(str(f), p, m, args.threshold), flush=True)
     except (InputError, DataError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from core import audio as A
-from core import checkpoint
+from core import checkpoint, reading
 from core import image as I
 from core import strokes as S
 from core.errors import InputError
@@ -123,3 +123,34 @@ class Recognizer:
                 )
             )
         return out
+
+    def classify_mnist(self, images: Sequence[np.ndarray]) -> np.ndarray:
+        """(n) already-normalized (28, 28) uint8 images -> (n, 10) image-branch probabilities, one forward pass."""
+        if len(images) == 0:
+            return np.zeros((0, self.model.dims.n_classes))
+        with torch.inference_mode():
+            logits = self.model.heads["image"](self.model.encode("image", to_tensor("image", images)))
+            return torch.softmax(logits, dim=1).numpy().astype(np.float64)
+
+    def read(self, image) -> reading.Reading:
+        """A photo of handwritten digits on paper (array, PIL image or path) -> Reading with
+        `.digits` (box, label, confidence; line by line, left to right) and `.text` ("1947\n203")."""
+        rgb = I.load_rgb(image)
+        lines, crops, _ = reading.segment(rgb)
+        probs = self.classify_mnist(crops)
+        digits, k = [], 0
+        for li, line in enumerate(lines):
+            for box in line:
+                digits.append(
+                    reading.Digit(
+                        box=box,
+                        label=int(probs[k].argmax()),
+                        confidence=float(probs[k].max()),
+                        line=li,
+                        probs=probs[k],
+                        crop=crops[k],
+                    )
+                )
+                k += 1
+        text = "\n".join("".join(str(d.label) for d in digits if d.line == li) for li in range(len(lines)))
+        return reading.Reading(digits=digits, text=text)

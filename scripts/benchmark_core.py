@@ -140,6 +140,7 @@ def main(argv: list[str] | None = None) -> str:
     table = "\n".join(lines)
     print(table)
     if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(table + "\n")
     return table
 

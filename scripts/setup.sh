@@ -5,7 +5,7 @@
 # Safe to run again: pip is skipped while requirements.txt is unchanged.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-SYSTEM_PACKAGES="espeak-ng sox ffmpeg libportaudio2 xvfb xdotool chromium chromium-driver"
+SYSTEM_PACKAGES="espeak-ng sox ffmpeg libportaudio2 xvfb xdotool chromium chromium-driver tesseract-ocr"
 if [ "${1:-}" = "--system" ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     missing=$(for p in $SYSTEM_PACKAGES; do dpkg -s "$p" >/dev/null 2>&1 || echo "$p"; done)

@@ -1,0 +1,175 @@
+"""Find and read the handwritten digits in a photo of paper: boxes, lines, the number.
+
+Shared by the web app's Photo tab (`Recognizer.read`) and the webcam loop. Pure functions on
+arrays; the recognizer does the one batched forward pass.
+
+Steps: grayscale -> CLAHE (uneven light) -> adaptive threshold (ink = white) -> connected
+components filtered by size, aspect and solidity -> broken strokes merged (a 5's flag, a 7's
+bar) -> touching digits split at the thinnest column -> lines grouped top to bottom, digits
+left to right -> each box cut from the mask and normalized like MNIST.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from core.image import to_mnist
+
+MAX_SIDE = 1600  # photos are shrunk to this side before segmentation (px)
+CLAHE_CLIP = 2.0
+BLOCK_FRACTION = 1 / 25  # adaptive-threshold window as a fraction of the shorter side
+THRESH_C = 12  # how much darker than its neighbourhood a pixel must be to be ink
+MIN_HEIGHT_FRACTION = 0.03  # a digit is at least this tall relative to the shorter side
+MAX_HEIGHT_FRACTION = 0.9
+MIN_INK_FRACTION = 0.04  # ink pixels / box area; lower is dust or a thin frame
+MAX_ASPECT = 4.0  # width / height above this is a line or smear, not digits
+SPLIT_ASPECT = 1.4  # width / height above this is probably touching digits
+FRAGMENT = 0.5  # a piece shorter than this fraction of a typical digit is part of one, or dust
+DIGIT_ASPECT = 0.7  # typical width / height of one handwritten digit
+CROP_PAD = 0.15  # padding around a box before normalizing, fraction of its height
+
+
+@dataclass
+class Digit:
+    box: tuple[int, int, int, int]  # (x, y, w, h) in pixels of the input image
+    label: int
+    confidence: float
+    line: int  # 0 = top line
+    probs: np.ndarray | None = field(default=None, repr=False)  # (10,) image-branch probabilities
+    crop: np.ndarray | None = field(default=None, repr=False)  # (28, 28) uint8, what the CNN saw
+
+
+@dataclass
+class Reading:
+    digits: list[Digit]  # line by line, left to right
+    text: str  # each line's digits, lines joined by "\n"
+
+
+def to_gray_u8(image: np.ndarray) -> tuple[np.ndarray, float]:
+    """(H, W[, 3|4]) array -> uint8 gray at most MAX_SIDE, and the factor back to input pixels."""
+    a = image
+    if a.ndim == 3:
+        a = cv2.cvtColor(a[..., :3].astype(np.uint8), cv2.COLOR_RGB2GRAY)
+    a = a.astype(np.uint8)
+    scale = 1.0
+    if max(a.shape) > MAX_SIDE:
+        scale = MAX_SIDE / max(a.shape)
+        a = cv2.resize(a, (round(a.shape[1] * scale), round(a.shape[0] * scale)), interpolation=cv2.INTER_AREA)
+    return a, 1.0 / scale
+
+
+def ink_mask(gray: np.ndarray) -> np.ndarray:
+    """uint8 gray (dark ink on light paper) -> uint8 mask, ink 255."""
+    g = cv2.createCLAHE(clipLimit=CLAHE_CLIP, tileGridSize=(8, 8)).apply(gray)
+    g = cv2.GaussianBlur(g, (3, 3), 0)
+    block = max(15, int(min(g.shape) * BLOCK_FRACTION) | 1)
+    mask = cv2.adaptiveThreshold(g, 255, cv2.ADAPTIVE_THRESH_GAUSSIAN_C, cv2.THRESH_BINARY_INV, block, THRESH_C)
+    return cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((2, 2), np.uint8))
+
+
+def _merge(boxes: list[list[int]]) -> list[list[int]]:
+    """Pieces of one digit -> one box: boxes overlapping mostly in x and close in y merge, and a
+    fragment much shorter than a typical digit joins the nearest digit above or below it
+    (or is dropped as dust when none is near)."""
+    if not boxes:
+        return boxes
+    typical = float(np.median([b[3] for b in boxes]))
+
+    def union(a, b):
+        x0, y0 = min(a[0], b[0]), min(a[1], b[1])
+        return [x0, y0, max(a[0] + a[2], b[0] + b[2]) - x0, max(a[1] + a[3], b[1] + b[3]) - y0]
+
+    changed = True
+    while changed:
+        changed = False
+        for i in range(len(boxes)):
+            for j in range(len(boxes)):
+                if i == j:
+                    continue
+                a, b = boxes[i], boxes[j]
+                ox = min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0])
+                gap_y = max(a[1], b[1]) - min(a[1] + a[3], b[1] + b[3])
+                small = b[3] < FRAGMENT * typical and b[3] <= a[3]
+                if (ox > 0.6 * min(a[2], b[2]) and gap_y < 0.25 * max(a[3], b[3])) or (
+                    small and ox > -0.15 * typical and gap_y < 0.5 * typical
+                ):
+                    boxes[i] = union(a, b)
+                    del boxes[j]
+                    changed = True
+                    break
+            if changed:
+                break
+    return [b for b in boxes if b[3] >= FRAGMENT * typical]
+
+
+def _split(mask: np.ndarray, box: list[int], line_h: float) -> list[list[int]]:
+    """A box much wider than a digit of its line -> pieces cut at the columns with the least ink."""
+    x, y, w, h = box
+    ref = max(h, line_h)
+    n = max(1, round(w / (DIGIT_ASPECT * ref)))
+    if w / ref < SPLIT_ASPECT or n < 2:
+        return [box]
+    cols = (mask[y : y + h, x : x + w] > 0).sum(axis=0).astype(float)
+    cuts = []
+    for k in range(1, n):
+        centre = int(w * k / n)
+        lo, hi = max(1, centre - w // (3 * n)), min(w - 1, centre + w // (3 * n))
+        cuts.append(lo + int(np.argmin(cols[lo:hi])) if hi > lo else centre)
+    edges = [0] + cuts + [w]
+    return [[x + a, y, b - a, h] for a, b in zip(edges[:-1], edges[1:]) if b - a > 2]
+
+
+def find_digits(mask: np.ndarray) -> list[list[tuple[int, int, int, int]]]:
+    """Ink mask -> lines (top to bottom) of digit boxes (left to right), in mask pixels."""
+    short = min(mask.shape)
+    n, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    boxes = []
+    for x, y, w, h, _area in stats[1:]:
+        if h < MIN_HEIGHT_FRACTION * short and w < MIN_HEIGHT_FRACTION * short:
+            continue
+        boxes.append([int(x), int(y), int(w), int(h)])
+    boxes = _merge(boxes)
+    kept = []
+    for b in boxes:
+        x, y, w, h = b
+        if not MIN_HEIGHT_FRACTION * short <= h <= MAX_HEIGHT_FRACTION * mask.shape[0]:
+            continue
+        if w / h > MAX_ASPECT or (mask[y : y + h, x : x + w] > 0).mean() < MIN_INK_FRACTION:
+            continue
+        kept.append(b)
+    kept.sort(key=lambda b: b[1] + b[3] / 2)
+    lines: list[list[list[int]]] = []
+    for b in kept:  # a box joins the line whose vertical extent holds its centre
+        cy = b[1] + b[3] / 2
+        if lines and min(c[1] for c in lines[-1]) <= cy <= max(c[1] + c[3] for c in lines[-1]):
+            lines[-1].append(b)
+        else:
+            lines.append([b])
+    out = []
+    for line in lines:
+        line_h = float(np.median([c[3] for c in line]))
+        pieces = [p for b in line for p in _split(mask, b, line_h)]
+        out.append([tuple(p) for p in sorted(pieces, key=lambda p: p[0])])
+    return out
+
+
+def crop_digit(mask: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+    """Cut one box (with padding) from the ink mask and normalize it like MNIST -> (28, 28) uint8."""
+    x, y, w, h = box
+    pad = int(CROP_PAD * h)
+    crop = np.zeros((h + 2 * pad, w + 2 * pad), np.uint8)
+    crop[pad : pad + h, pad : pad + w] = mask[y : y + h, x : x + w]
+    return to_mnist(crop)
+
+
+def segment(image: np.ndarray) -> tuple[list[list[tuple[int, int, int, int]]], list[np.ndarray], float]:
+    """Photo -> (lines of boxes in input pixels, 28x28 crops in the same order, scale used)."""
+    gray, back = to_gray_u8(image)
+    mask = ink_mask(gray)
+    lines = find_digits(mask)
+    crops = [crop_digit(mask, b) for line in lines for b in line]
+    scaled = [[tuple(int(round(v * back)) for v in b) for b in line] for line in lines]
+    return scaled, crops, back

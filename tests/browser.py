@@ -1,0 +1,110 @@
+"""Start the web app and drive Debian's Chromium with Playwright: shared by the browser tests
+and scripts/benchmark_app.py."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+RESULT_JS = "document.querySelector('{sel} .big-digit') && document.querySelector('{sel} .big-digit').textContent.trim()"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def running_app(*args: str, timeout: float = 120) -> Iterator[str]:
+    """`python -m demo.app` on a free loopback port; yields its URL, stops it afterwards."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "demo.app", "--port", str(port), *args],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        deadline = time.time() + timeout
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"demo.app exited early:\n{proc.stdout.read()}")
+            try:
+                with urllib.request.urlopen(url, timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.time() > deadline:
+                raise RuntimeError("demo.app did not answer in time")
+            time.sleep(0.5)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@contextlib.contextmanager
+def browser_page(url: str, width: int = 1280, height: int = 1000):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": width, "height": height})
+        page.goto(url)
+        page.wait_for_selector("#draw-canvas canvas", timeout=60_000)
+        try:
+            yield page
+        finally:
+            browser.close()
+
+
+def draw(page, canvas_sel: str, strokes: list, size: float = 280.0, step: int = 2) -> None:
+    """Move the real mouse along canvas strokes (canvas pixels of a `size` canvas), pen down to pen up."""
+    box = page.locator(f"{canvas_sel} canvas").bounding_box()
+    f = box["width"] / size
+    for s in strokes:
+        pts = s[::step] + ([s[-1]] if (len(s) - 1) % step else [])
+        page.mouse.move(box["x"] + pts[0][0] * f, box["y"] + pts[0][1] * f)
+        page.mouse.down()
+        for x, y, *_ in pts[1:]:
+            page.mouse.move(box["x"] + x * f, box["y"] + y * f)
+        page.mouse.up()
+
+
+def result(page, sel: str) -> str:
+    return page.evaluate(RESULT_JS.format(sel=sel)) or ""
+
+
+def wait_result(page, sel: str, not_equal: str = "·", timeout: float = 15_000) -> str:
+    """Wait until the big digit under `sel` differs from `not_equal`; return it."""
+    page.wait_for_function(f"({RESULT_JS.format(sel=sel)}) && ({RESULT_JS.format(sel=sel)}) !== {not_equal!r}", timeout=timeout)
+    return result(page, sel)
+
+
+def clear(page, canvas_sel: str, result_sel: str) -> None:
+    page.click(f"{canvas_sel} .clear")
+    page.wait_for_function(f"({RESULT_JS.format(sel=result_sel)}) === '·'", timeout=15_000)

@@ -1,0 +1,174 @@
+"""The web app in a real browser: Debian's Chromium driven by Playwright, real mouse strokes,
+real recordings, a photo composed from real MNIST test digits. Also the JSON API through
+gradio_client. Screenshots of every tab go to docs/screenshots/ (README shows them)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from core import data, synth
+from core.strokes import pendigits_to_strokes
+from tests import browser
+
+SHOTS = browser.REPO / "docs" / "screenshots"
+
+pytestmark = pytest.mark.skipif(not Path(browser.CHROMIUM).exists(), reason="Debian chromium not installed")
+
+
+@pytest.fixture(scope="module")
+def app_url():
+    with browser.running_app() as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def page(app_url):
+    with browser.browser_page(app_url) as p:
+        yield p
+
+
+def shot(page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def test_draw_30_pendigits_test_digits_with_the_mouse(page, real_data):
+    pp, py = data.load_pendigits(real_data, "test")
+    rng = np.random.default_rng(7)
+    picks = [int(i) for d in range(10) for i in rng.choice(np.flatnonzero(py == d), 3, replace=False)]
+    right = 0
+    wrong = []
+    for i in picks:
+        browser.draw(page, "#draw-canvas", pendigits_to_strokes(pp[i].ravel()))
+        label = browser.wait_result(page, "#draw-result")
+        right += label == str(py[i])
+        if label != str(py[i]):
+            wrong.append((int(py[i]), label))
+        if i == picks[-1]:
+            shot(page, "draw")
+        browser.clear(page, "#draw-canvas", "#draw-result")
+    assert right >= 27, f"{right}/30 right; wrong (true, shown): {wrong}"
+
+
+def test_undo_and_clear(page):
+    one = [[[140, 50], [140, 230]]]
+    browser.draw(page, "#draw-canvas", one)
+    first = browser.wait_result(page, "#draw-result")
+    assert first == "1"
+    browser.draw(page, "#draw-canvas", [[[60, 50], [220, 50]], [[60, 140], [220, 140]]])  # turns it into something else
+    page.wait_for_timeout(500)
+    page.click("#draw-canvas .undo")
+    page.click("#draw-canvas .undo")
+    page.wait_for_function(f"({browser.RESULT_JS.format(sel='#draw-result')}) === '1'", timeout=10_000)
+    browser.clear(page, "#draw-canvas", "#draw-result")
+
+
+def test_empty_canvas_shows_a_hint_not_an_error(page):
+    page.click("#draw-canvas .clear")
+    page.wait_for_timeout(500)
+    msg = page.inner_text("#draw-msg")
+    assert "Draw a digit" in msg
+    assert "error" not in msg.lower() and "traceback" not in page.content().lower()
+
+
+def upload_audio(page, path: str) -> str:
+    page.get_by_role("tab", name="Speak", exact=True).click()
+    page.locator("#speak-audio input[type=file]").set_input_files(path)
+    page.wait_for_function(
+        f"({browser.RESULT_JS.format(sel='#speak-result')}) !== '·' || "
+        "document.querySelector('#speak-msg').innerText.includes('⚠')",
+        timeout=30_000,
+    )
+    return browser.result(page, "#speak-result")
+
+
+def test_speak_tab_recognizes_fsdd_and_espeak(app_url, real_data, tmp_path):
+    clips = data.fsdd_split(data.list_fsdd(real_data), "test")
+    rng = np.random.default_rng(3)
+    picks = [clips[i] for i in rng.choice(len(clips), 6, replace=False)]
+    files = [(str(c.path), c.digit) for c in picks]
+    if shutil.which("espeak-ng"):
+        for d, word in ((3, "three"), (7, "seven"), (9, "nine")):
+            out = tmp_path / f"{word}.wav"
+            subprocess.run(["espeak-ng", "-w", str(out), word], check=True, capture_output=True)
+            files.append((str(out), d))
+    right = 0
+    for k, (path, digit) in enumerate(files):
+        with browser.browser_page(app_url) as p:
+            right += upload_audio(p, path) == str(digit)
+            if k == 0:
+                shot(p, "speak")
+    assert right >= len(files) - 1, f"{right}/{len(files)}"
+
+
+def test_speak_tab_bad_audio_gets_a_message(app_url, tmp_path):
+    silent = tmp_path / "silence.wav"
+    subprocess.run(["sox", "-n", "-r", "8000", "-c", "1", str(silent), "trim", "0", "1"], check=True)
+    with browser.browser_page(app_url) as p:
+        upload_audio(p, str(silent))
+        msg = p.inner_text("#speak-msg")
+        assert "silent" in msg and "Traceback" not in p.content()
+
+
+def test_draw_and_speak_fuses(app_url, real_data):
+    pp, py = data.load_pendigits(real_data, "test")
+    clip = [c for c in data.fsdd_split(data.list_fsdd(real_data), "test") if c.digit == 4][0]
+    i = int(np.flatnonzero(py == 4)[0])
+    with browser.browser_page(app_url) as p:
+        p.get_by_role("tab", name="Draw + Speak").click()
+        browser.draw(p, "#both-canvas", pendigits_to_strokes(pp[i].ravel()))
+        browser.wait_result(p, "#both-result")
+        p.locator("#both-audio input[type=file]").set_input_files(str(clip.path))
+        p.wait_for_function("document.querySelector('#both-votes').innerText.includes('audio')", timeout=30_000)
+        assert browser.result(p, "#both-result") == "4"
+        votes = p.inner_text("#both-votes")
+        assert "image" in votes and "strokes" in votes and "audio" in votes
+        shot(p, "draw_speak")
+
+
+def test_photo_tab_reads_a_number(app_url, real_data, tmp_path):
+    xi, yi = data.load_mnist(real_data, "test")
+    page_img = synth.compose(xi, yi, ["1947", "203"], np.random.default_rng(5))
+    path = tmp_path / "paper.png"
+    Image.fromarray(page_img.image).save(path)
+    with browser.browser_page(app_url) as p:
+        p.get_by_role("tab", name="Photo").click()
+        p.locator("#photo-in input[type=file]").set_input_files(str(path))
+        p.wait_for_function("document.querySelector('#photo-text textarea').value.length > 0", timeout=30_000)
+        assert p.input_value("#photo-text textarea") == "1947\n203"
+        shot(p, "photo")
+        p.get_by_role("tab", name="Model").click()
+        p.wait_for_timeout(800)
+        shot(p, "model")
+
+
+def test_api_endpoints_with_gradio_client(app_url, real_data, tmp_path):
+    from gradio_client import Client, handle_file
+
+    client = Client(app_url, verbose=False)
+    xi, yi = data.load_mnist(real_data, "test")
+    img = tmp_path / "d.png"
+    Image.fromarray(255 - xi[0]).save(img)
+    out = client.predict(handle_file(str(img)), api_name="/predict_image")
+    assert out["label"] == yi[0] and abs(sum(out["probs"]) - 1) < 1e-4
+    pp, py = data.load_pendigits(real_data, "test")
+    strokes = json.dumps({"strokes": pendigits_to_strokes(pp[0].ravel())})
+    assert client.predict(strokes, api_name="/predict_strokes")["label"] == py[0]
+    clip = data.fsdd_split(data.list_fsdd(real_data), "test")[0]
+    assert client.predict(handle_file(str(clip.path)), api_name="/predict_speech")["label"] == clip.digit
+    both = client.predict(handle_file(str(img)), strokes, None, api_name="/predict_multimodal")
+    assert set(both["by_modality"]) == {"image", "strokes"}
+    page_img = synth.compose(xi, yi, ["58"], np.random.default_rng(1))
+    photo = tmp_path / "p.png"
+    Image.fromarray(page_img.image).save(photo)
+    read = client.predict(handle_file(str(photo)), api_name="/read_photo")
+    assert read["text"] == "58" and len(read["digits"]) == 2
+    bad = client.predict("[]", api_name="/predict_strokes")
+    assert "empty" in bad["error"]

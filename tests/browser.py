@@ -68,18 +68,30 @@ def running_app(*args: str, timeout: float = 120) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def browser_page(url: str, width: int = 1280, height: int = 1000):
+def chromium():
+    """Debian's Chromium, headless, under Playwright; yields the Browser."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": width, "height": height})
-        page.goto(url)
-        page.wait_for_selector("#draw-canvas canvas", timeout=60_000)
         try:
-            yield page
+            yield browser
         finally:
             browser.close()
+
+
+def open_page(browser, url: str, width: int = 1280, height: int = 1000):
+    """A new tab on the app, ready when the drawing canvas is."""
+    page = browser.new_page(viewport={"width": width, "height": height})
+    page.goto(url)
+    page.wait_for_selector("#draw-canvas canvas", timeout=60_000)
+    return page
+
+
+@contextlib.contextmanager
+def browser_page(url: str, width: int = 1280, height: int = 1000):
+    with chromium() as browser:
+        yield open_page(browser, url, width, height)
 
 
 def draw(page, canvas_sel: str, strokes: list, size: float = 280.0, step: int = 2) -> None:

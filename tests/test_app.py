@@ -4,6 +4,7 @@ gradio_client. Screenshots of every tab go to docs/screenshots/ (README shows th
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import subprocess
@@ -29,9 +30,25 @@ def app_url():
 
 
 @pytest.fixture(scope="module")
-def page(app_url):
-    with browser.browser_page(app_url) as p:
+def chrome():
+    with browser.chromium() as b:
+        yield b
+
+
+@pytest.fixture(scope="module")
+def page(chrome, app_url):
+    p = browser.open_page(chrome, app_url)
+    yield p
+    p.close()
+
+
+@contextlib.contextmanager
+def fresh_page(chrome, url):
+    p = browser.open_page(chrome, url)
+    try:
         yield p
+    finally:
+        p.close()
 
 
 def shot(page, name: str) -> None:
@@ -80,6 +97,7 @@ def test_empty_canvas_shows_a_hint_not_an_error(page):
 
 def upload_audio(page, path: str) -> str:
     page.get_by_role("tab", name="Speak", exact=True).click()
+    page.locator("#speak-audio button[aria-label='Upload file']").click()
     page.locator("#speak-audio input[type=file]").set_input_files(path)
     page.wait_for_function(
         f"({browser.RESULT_JS.format(sel='#speak-result')}) !== '·' || "
@@ -89,7 +107,7 @@ def upload_audio(page, path: str) -> str:
     return browser.result(page, "#speak-result")
 
 
-def test_speak_tab_recognizes_fsdd_and_espeak(app_url, real_data, tmp_path):
+def test_speak_tab_recognizes_fsdd_and_espeak(chrome, app_url, real_data, tmp_path):
     clips = data.fsdd_split(data.list_fsdd(real_data), "test")
     rng = np.random.default_rng(3)
     picks = [clips[i] for i in rng.choice(len(clips), 6, replace=False)]
@@ -101,30 +119,31 @@ def test_speak_tab_recognizes_fsdd_and_espeak(app_url, real_data, tmp_path):
             files.append((str(out), d))
     right = 0
     for k, (path, digit) in enumerate(files):
-        with browser.browser_page(app_url) as p:
+        with fresh_page(chrome, app_url) as p:
             right += upload_audio(p, path) == str(digit)
             if k == 0:
                 shot(p, "speak")
     assert right >= len(files) - 1, f"{right}/{len(files)}"
 
 
-def test_speak_tab_bad_audio_gets_a_message(app_url, tmp_path):
+def test_speak_tab_bad_audio_gets_a_message(chrome, app_url, tmp_path):
     silent = tmp_path / "silence.wav"
     subprocess.run(["sox", "-n", "-r", "8000", "-c", "1", str(silent), "trim", "0", "1"], check=True)
-    with browser.browser_page(app_url) as p:
+    with fresh_page(chrome, app_url) as p:
         upload_audio(p, str(silent))
         msg = p.inner_text("#speak-msg")
         assert "silent" in msg and "Traceback" not in p.content()
 
 
-def test_draw_and_speak_fuses(app_url, real_data):
+def test_draw_and_speak_fuses(chrome, app_url, real_data):
     pp, py = data.load_pendigits(real_data, "test")
     clip = [c for c in data.fsdd_split(data.list_fsdd(real_data), "test") if c.digit == 4][0]
     i = int(np.flatnonzero(py == 4)[0])
-    with browser.browser_page(app_url) as p:
+    with fresh_page(chrome, app_url) as p:
         p.get_by_role("tab", name="Draw + Speak").click()
         browser.draw(p, "#both-canvas", pendigits_to_strokes(pp[i].ravel()))
         browser.wait_result(p, "#both-result")
+        p.locator("#both-audio button[aria-label='Upload file']").click()
         p.locator("#both-audio input[type=file]").set_input_files(str(clip.path))
         p.wait_for_function("document.querySelector('#both-votes').innerText.includes('audio')", timeout=30_000)
         assert browser.result(p, "#both-result") == "4"
@@ -133,12 +152,12 @@ def test_draw_and_speak_fuses(app_url, real_data):
         shot(p, "draw_speak")
 
 
-def test_photo_tab_reads_a_number(app_url, real_data, tmp_path):
+def test_photo_tab_reads_a_number(chrome, app_url, real_data, tmp_path):
     xi, yi = data.load_mnist(real_data, "test")
     page_img = synth.compose(xi, yi, ["1947", "203"], np.random.default_rng(5))
     path = tmp_path / "paper.png"
     Image.fromarray(page_img.image).save(path)
-    with browser.browser_page(app_url) as p:
+    with fresh_page(chrome, app_url) as p:
         p.get_by_role("tab", name="Photo").click()
         p.locator("#photo-in input[type=file]").set_input_files(str(path))
         p.wait_for_function("document.querySelector('#photo-text textarea').value.length > 0", timeout=30_000)

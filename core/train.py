@@ -2,7 +2,8 @@
 
     python -m core.train --data-dir ../shared/data          # what scripts/train_core.sh runs
 
-Stages, in order: image (MNIST), strokes (pendigits + UNIPEN through the canvas path),
+Stages, in order: image (MNIST, plus the stroke training set drawn like the canvas draws),
+strokes (pendigits + UNIPEN through the canvas path),
 audio (FSDD; the number of epochs is chosen on a held-out speaker, then the model is refit
 on every training speaker), fusion (encoders frozen, label-matched tuples re-drawn every
 epoch, modality dropout). Each branch: AdamW, one-cycle LR, label smoothing, augmentation,
@@ -134,6 +135,16 @@ def load_sets(cfg: Config) -> Sets:
     }
     raw = [(p, S.pendigits_curve(p)) for p in pp[p_tr]] + [(parts, None) for parts in u_parts["train"]]
     raw_y = np.concatenate([py[p_tr], u.labels[u_idx["train"]]])
+
+    # The image branch also learns from pen paths drawn the way the web canvas draws them: MNIST
+    # alone leaves it unsure of thin, even, fast-drawn digits, which is what users give it.
+    drawn = [S.rasterize([c], y_down=False) if c is not None else S.rasterize(a, y_down=False) for a, c in tq(raw, "draw")]
+    image["train_mix"] = (
+        torch.cat([image["train"][0], torch.from_numpy(np.stack(drawn))]),
+        torch.cat([image["train"][1], torch.from_numpy(raw_y)]),
+    )
+    val_drawn = strokes["val"][0][:, 2 * S.N_POINTS :].reshape(-1, 28, 28)
+    image["val_mix"] = (torch.cat([image["val"][0], val_drawn]), torch.cat([image["val"][1], strokes["val"][1]]))
 
     clips = data.list_fsdd(root)
     split_clips = {
@@ -381,7 +392,7 @@ def main(cfg: Config) -> dict:
 
     if "image" in cfg.stages:
         h, best = train_branch(
-            model, "image", lambda e: sets.image["train"], cfg.image_epochs, cfg.image_lr, cfg, sets.image["val"], gen
+            model, "image", lambda e: sets.image["train_mix"], cfg.image_epochs, cfg.image_lr, cfg, sets.image["val_mix"], gen
         )
         history["image"] = {"epochs": h, "best_epoch": best}
     if "strokes" in cfg.stages:

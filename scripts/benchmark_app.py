@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from core import Recognizer, data  # noqa: E402
 from core.strokes import pendigits_to_strokes  # noqa: E402
 from demo.app import App  # noqa: E402
-from scripts.benchmark_core import draw_canvas  # noqa: E402
+from scripts.benchmark_core import draw_canvas, print_table  # noqa: E402
 from tests import browser  # noqa: E402
 
 
@@ -134,11 +134,7 @@ def main(argv: list[str] | None = None) -> str:
         rows.append(("  latency p50 / p95", "reported", f"{pct(lat, 50):.0f} ms / {pct(lat, 95):.0f} ms"))
         rows.append(("  throughput", "reported", f"{len(lat) / wall:.0f} requests/s"))
 
-    table = "\n".join(["| measure | target | measured |", "| --- | --- | --- |"] + [f"| {a} | {b} | {c} |" for a, b, c in rows])
-    print(table)
-    if args.out:
-        Path(args.out).write_text(table + "\n")
-    return table
+    return print_table(rows, args.out)
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ from core.train import SUBSETS, accuracy, branch_logits, evaluate_tuples, tuple_
 CANVAS = 280
 N_TUPLES = 3000
 LATENCY_RUNS = 300
+CANVAS_DIGITS = 400
 
 
 def draw_canvas(strokes: list, size: int = CANVAS, width: int = 18) -> np.ndarray:
@@ -40,6 +41,17 @@ def draw_canvas(strokes: list, size: int = CANVAS, width: int = 18) -> np.ndarra
         pts = np.round(np.asarray(s)[:, :2]).astype(np.int32)
         cv2.polylines(img, [pts], False, (0, 0, 0, 255), width, cv2.LINE_AA)
     return img
+
+
+def print_table(rows: list[tuple[str, str, str]], out: str | None = None) -> str:
+    """(measure, target, measured) rows -> markdown table, printed and optionally written to `out`."""
+    lines = ["| measure | target | measured |", "| --- | --- | --- |"] + [f"| {a} | {b} | {c} |" for a, b, c in rows]
+    table = "\n".join(lines)
+    print(table)
+    if out:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        Path(out).write_text(table + "\n")
+    return table
 
 
 def median_ms(fn, runs: int = LATENCY_RUNS) -> float:
@@ -117,6 +129,14 @@ def main(argv: list[str] | None = None) -> str:
                 (f"fused {'+'.join(s)} vs better single", "≥ better single", f"{pct(tup['+'.join(s)])} vs {pct(best)} ({ok})")
             )
 
+    # what the Draw tab does: pendigits test digits drawn on a 280 px canvas, raster + strokes fused
+    pick = np.random.default_rng(0).choice(len(py), CANVAS_DIGITS, replace=False)
+    drawn = [S.pendigits_to_strokes(pp[i].ravel(), size=CANVAS) for i in pick]
+    preds = r.predict_batch(images=[draw_canvas(s) for s in drawn], strokes=drawn)
+    for name, get in (("fused", lambda p: p.label), ("image alone", lambda p: int(p.by_modality["image"].argmax()))):
+        acc = float(np.mean([get(p) == py[i] for p, i in zip(preds, pick)]))
+        rows.append((f"pendigits test digits drawn on the canvas ({CANVAS_DIGITS}), {name}", "", pct(acc)))
+
     with torch.inference_mode():
         for mod, x in (("image", x_img[:1]), ("strokes", x_pen[:1]), ("audio", xa[:1])):
             ms = median_ms(lambda mod=mod, x=x: m.heads[mod](m.encode(mod, x)))
@@ -136,13 +156,7 @@ def main(argv: list[str] | None = None) -> str:
     size = sum(f.stat().st_size for f in ck.iterdir() if f.is_file())
     rows.append(("`checkpoints/` total", "≤ 20 MB", f"{size / 1e6:.2f} MB"))
 
-    lines = ["| measure | target | measured |", "| --- | --- | --- |"] + [f"| {a} | {b} | {c} |" for a, b, c in rows]
-    table = "\n".join(lines)
-    print(table)
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(table + "\n")
-    return table
+    return print_table(rows, args.out)
 
 
 if __name__ == "__main__":

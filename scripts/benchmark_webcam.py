@@ -30,6 +30,7 @@ sys.path.insert(0, str(REPO))
 
 from core import Recognizer, data, synth  # noqa: E402
 from demo import webcam  # noqa: E402
+from scripts.benchmark_core import print_table  # noqa: E402
 
 SETTLE = 5  # frames a new page needs before the votes settle
 
@@ -114,11 +115,7 @@ def main(argv: list[str] | None = None) -> str:
     )
     rows.append(("  multi-digit numbers read exactly", "≥ 90%", f"{100 * numbers_right / numbers_total:.1f}%"))
 
-    table = "\n".join(["| measure | target | measured |", "| --- | --- | --- |"] + [f"| {a} | {b} | {c} |" for a, b, c in rows])
-    print(table)
-    if args.out:
-        Path(args.out).write_text(table + "\n")
-    return table
+    return print_table(rows, args.out)
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ from core import strokes as S  # noqa: E402
 from core.errors import DataError, InputError  # noqa: E402
 from core.model import MODALITIES  # noqa: E402
 from core.train import SUBSETS, draw_tuples  # noqa: E402
+from core.train import embed_items as embed  # noqa: E402
 
 N_TUPLES = 3000  # label-matched test tuples
 ECE_BINS = 15
@@ -101,12 +102,6 @@ def unipen_test(root: Path, limit: int, rng: np.random.Generator) -> dict:
         except InputError:
             pass
     return {"x": torch.from_numpy(np.stack(xs)), "y": u.labels[keep], "ids": [f"unipen:{i}" for i in keep]}
-
-
-@torch.inference_mode()
-def embed(model, modality: str, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    e = torch.cat([model.encode(modality, x[i : i + 1000]) for i in range(0, len(x), 1000)])
-    return e, model.heads[modality](e)
 
 
 # ---------------------------------------------------------------- metrics

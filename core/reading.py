@@ -165,11 +165,11 @@ def crop_digit(mask: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
     return to_mnist(crop)
 
 
-def segment(image: np.ndarray) -> tuple[list[list[tuple[int, int, int, int]]], list[np.ndarray], float]:
-    """Photo -> (lines of boxes in input pixels, 28x28 crops in the same order, scale used)."""
+def segment(image: np.ndarray) -> tuple[list[list[tuple[int, int, int, int]]], list[np.ndarray]]:
+    """Photo -> (lines of boxes in input pixels, 28x28 crops in the same order)."""
     gray, back = to_gray_u8(image)
     mask = ink_mask(gray)
     lines = find_digits(mask)
     crops = [crop_digit(mask, b) for line in lines for b in line]
     scaled = [[tuple(int(round(v * back)) for v in b) for b in line] for line in lines]
-    return scaled, crops, back
+    return scaled, crops

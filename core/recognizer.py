@@ -136,7 +136,7 @@ class Recognizer:
         """A photo of handwritten digits on paper (array, PIL image or path) -> Reading with
         `.digits` (box, label, confidence; line by line, left to right) and `.text` ("1947\n203")."""
         rgb = I.load_rgb(image)
-        lines, crops, _ = reading.segment(rgb)
+        lines, crops = reading.segment(rgb)
         probs = self.classify_mnist(crops)
         digits, k = [], 0
         for li, line in enumerate(lines):

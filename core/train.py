@@ -250,7 +250,8 @@ def train_branch(
     return history, best_epoch + 1
 
 
-def _embed_pool(model: DigitNet, modality: str, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def embed_items(model: DigitNet, modality: str, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Inputs of one modality -> (embeddings, logits), in batches of 1000, eval mode, no gradients."""
     with torch.inference_mode():
         model.eval()
         e = torch.cat([model.encode(modality, x[i : i + 1000]) for i in range(0, len(x), 1000)])
@@ -259,7 +260,7 @@ def _embed_pool(model: DigitNet, modality: str, x: torch.Tensor) -> tuple[torch.
 
 def tuple_pools(model: DigitNet, pools: dict[str, tuple[torch.Tensor, torch.Tensor]]) -> dict:
     """Per modality: (embeddings, logits, labels) for every item of its pool."""
-    return {m: (*_embed_pool(model, m, x), y) for m, (x, y) in pools.items()}
+    return {m: (*embed_items(model, m, x), y) for m, (x, y) in pools.items()}
 
 
 def draw_tuples(labels: dict[str, torch.Tensor], n: int, rng: np.random.Generator) -> tuple[np.ndarray, dict[str, np.ndarray]]:

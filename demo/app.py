@@ -35,13 +35,11 @@ CSS = """
 """
 
 
-THRESHOLD = {"value": 0.0}  # --threshold: below it the app answers "not sure"
-
-
-def big(p: Prediction | None) -> str:
+def big(p: Prediction | None, threshold: float = 0.0) -> str:
+    """The large answer; below `threshold` (--threshold) it says "not sure" and shows the best guess."""
     if p is None:
         return "<div class='big-digit'>·</div><div class='big-conf'>&nbsp;</div>"
-    if p.confidence < THRESHOLD["value"]:
+    if p.confidence < threshold:
         guess = f"not sure — best guess {p.label} ({100 * p.confidence:.0f}%)"
         return f"<div class='big-digit'>?</div><div class='big-conf'>{guess}</div>"
     return f"<div class='big-digit'>{p.label}</div><div class='big-conf'>{100 * p.confidence:.1f}% sure</div>"
@@ -67,13 +65,17 @@ def as_json(p: Prediction) -> dict:
 class App:
     """Callbacks bound to one loaded Recognizer."""
 
-    def __init__(self, recognizer: Recognizer):
+    def __init__(self, recognizer: Recognizer, threshold: float = 0.0):
         self.r = recognizer
+        self.threshold = threshold
+
+    def big(self, p: Prediction | None) -> str:
+        return big(p, self.threshold)
 
     # ------------------------------------------------------------------ Draw
     def draw(self, value: str):
         """Canvas JSON -> big digit, fused bars, image bars, stroke bars, 28x28 view, 8-point view, message."""
-        empty = (big(None), None, None, None, None, None)
+        empty = (self.big(None), None, None, None, None, None)
         try:
             strokes, image = parse_canvas(value)
             if not strokes:
@@ -81,7 +83,7 @@ class App:
             p = self.r.predict(image=image, strokes=strokes)
             points, _ = S.unpack(p.seen["strokes"])
             return (
-                big(p),
+                self.big(p),
                 render.probs_dict(p.probs),
                 render.probs_dict(p.by_modality["image"]),
                 render.probs_dict(p.by_modality["strokes"]),
@@ -96,17 +98,17 @@ class App:
     def speak(self, path: str | None):
         """Audio file path -> big digit, bars, spectrogram, message."""
         if not path:
-            return big(None), None, None, HINT_AUDIO
+            return self.big(None), None, None, HINT_AUDIO
         try:
             p = self.r.predict(audio=path)
-            return big(p), render.probs_dict(p.probs), render.spectrogram_view(p.seen["audio"]), ""
+            return self.big(p), render.probs_dict(p.probs), render.spectrogram_view(p.seen["audio"]), ""
         except Exception as e:  # noqa: BLE001
-            return big(None), None, None, friendly(e)
+            return self.big(None), None, None, friendly(e)
 
     # ------------------------------------------------------------------ Draw + Speak
     def both(self, value: str, path: str | None):
         """Canvas + audio -> big digit, fused bars, per-modality bars (image, strokes, audio), votes, message."""
-        empty = (big(None), None, None, None, None, "")
+        empty = (self.big(None), None, None, None, None, "")
         try:
             strokes, image = parse_canvas(value)
             kw = {}
@@ -119,7 +121,7 @@ class App:
             p = self.r.predict(**kw)
             bars = [render.probs_dict(p.by_modality[m]) if m in p.by_modality else None for m in ("image", "strokes", "audio")]
             votes = " · ".join(f"**{m}** says {int(q.argmax())} ({100 * q.max():.0f}%)" for m, q in p.by_modality.items())
-            return (big(p), render.probs_dict(p.probs), *bars, f"Votes: {votes} → fused **{p.label}**", "")
+            return (self.big(p), render.probs_dict(p.probs), *bars, f"Votes: {votes} → fused **{p.label}**", "")
         except Exception as e:  # noqa: BLE001
             return (*empty, friendly(e))
 
@@ -199,8 +201,8 @@ def model_card_markdown(card: dict) -> str:
     return info + "\n\n" + "\n".join(lines)
 
 
-def build_app(recognizer: Recognizer) -> gr.Blocks:
-    app = App(recognizer)
+def build_app(recognizer: Recognizer, threshold: float = 0.0) -> gr.Blocks:
+    app = App(recognizer, threshold)
     with gr.Blocks(title="digits — multimodal digit recognizer") as demo:
         gr.Markdown("# digits\nRead a digit from your handwriting, your pen strokes or your voice — alone or together.")
         with gr.Tabs():
@@ -289,13 +291,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--checkpoints", default=None, help="checkpoint directory (default: checkpoints/)")
     ap.add_argument("--threshold", type=float, default=0.0, help="answer 'not sure' below this confidence (default: 0, off)")
     args = ap.parse_args(argv)
-    THRESHOLD["value"] = args.threshold
     logging.basicConfig(level=logging.INFO)
     try:
         recognizer = Recognizer.load(args.checkpoints)
     except DataError as e:
         raise SystemExit(f"error: {e}") from None
-    build_app(recognizer).queue(default_concurrency_limit=4).launch(
+    build_app(recognizer, args.threshold).queue(default_concurrency_limit=4).launch(
         server_name=args.host, server_port=args.port, share=args.share, css=CSS
     )
 

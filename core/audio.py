@@ -13,7 +13,9 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import soundfile as sf
 
+from core import limits as L
 from core.errors import InputError
 
 SAMPLE_RATE = 8000  # Hz, FSDD's rate
@@ -23,47 +25,92 @@ N_MELS = 40
 N_FRAMES = 48  # time axis after stretching; a spoken digit is 0.3-0.9 s (30-90 hops)
 TOP_DB = 30.0  # trim threshold below the peak, dB
 MIN_SECONDS = 0.1  # shorter than this (after trimming) is not a word
-MAX_SECONDS = 30.0  # longer inputs are refused rather than silently cut
+MAX_SECONDS = L.MAX_AUDIO_SECONDS  # longer inputs are refused rather than silently cut
+MAX_CHANNELS = 8  # more is a sensor array, not a microphone recording
 SILENCE_PEAK = 1e-3  # peak amplitude (full scale 1.0) below which a recording is silence
 FMIN, FMAX = 60.0, 3800.0  # Hz; 8 kHz audio has nothing above 4 kHz
 
 AudioLike = np.ndarray | str | Path
 
 
+def read_audio_file(path: Path) -> tuple[np.ndarray, int]:
+    """An explicit audio file -> (mono float32, rate). Size is checked before reading and decoding stops
+    after MAX_SECONDS (plus a little, to tell "too long"), whatever the container claims its length is."""
+    L.check_file_size(path, L.MAX_AUDIO_BYTES, "audio")
+    cap = MAX_SECONDS + 0.5
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                with sf.SoundFile(str(path)) as f:  # wav, flac, ogg, mp3: bounded read, no duration trust
+                    sr = int(f.samplerate)
+                    if not L.MIN_SAMPLE_RATE <= sr <= L.MAX_SAMPLE_RATE:
+                        raise InputError(
+                            f"audio file {path.name} claims {sr} Hz; expected {L.MIN_SAMPLE_RATE}..{L.MAX_SAMPLE_RATE} Hz"
+                        )
+                    if f.channels > MAX_CHANNELS:
+                        raise InputError(f"audio file {path.name} has {f.channels} channels; at most {MAX_CHANNELS}")
+                    y = f.read(frames=int(cap * sr), dtype="float32", always_2d=True).mean(axis=1)
+            except sf.LibsndfileError:
+                import librosa  # webm, m4a, ...: ffmpeg through audioread, which stops after `duration`
+
+                y, sr = librosa.load(str(path), sr=None, mono=True, duration=cap)
+                sr = int(sr)
+                if not L.MIN_SAMPLE_RATE <= sr <= L.MAX_SAMPLE_RATE:
+                    raise InputError(
+                        f"audio file {path.name} has {sr} Hz; expected {L.MIN_SAMPLE_RATE}..{L.MAX_SAMPLE_RATE} Hz"
+                    ) from None
+    except InputError:
+        raise
+    except Exception as e:  # soundfile/audioread raise many types for bad files
+        raise InputError(
+            f"cannot decode audio file {path.name}: {type(e).__name__}; expected wav, flac, ogg, mp3 or webm"
+        ) from None
+    y = np.asarray(y, dtype=np.float32)
+    if len(y) / sr > MAX_SECONDS:
+        raise InputError(f"recording is longer than {MAX_SECONDS:.0f} s; at most {MAX_SECONDS:.0f} s is accepted")
+    if not np.isfinite(y).all():
+        raise InputError("audio contains NaN or infinite samples")
+    return y, sr
+
+
 def load_audio(audio: AudioLike, sample_rate: int | None = None) -> np.ndarray:
-    """Path, or 1-D/2-D float array with its sample rate -> mono float32 at 8 kHz.
+    """pathlib.Path, or 1-D/2-D array with its sample rate -> mono float32 at 8 kHz.
 
     A 2-D array is (channels, samples) or (samples, channels); the shorter axis is channels.
+    A str is never opened as a file: request data is data.
     """
-    import librosa
-
-    if isinstance(audio, (str, Path)):
-        path = Path(audio)
-        if not path.is_file():
-            raise InputError(f"audio file {path} does not exist")
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                duration = librosa.get_duration(path=str(path))
-                if duration > MAX_SECONDS:
-                    raise InputError(f"recording is {duration:.1f} s long; at most {MAX_SECONDS:.0f} s is accepted")
-                y, sr = librosa.load(str(path), sr=None, mono=True)
-        except InputError:
-            raise
-        except Exception as e:  # librosa/soundfile/audioread raise many types for bad files
-            raise InputError(f"cannot decode audio file {path.name}: {e}; expected wav, flac, ogg, mp3 or webm") from e
-        return _to_rate(np.asarray(y, dtype=np.float32), int(sr))
+    if isinstance(audio, Path):
+        y, sr = read_audio_file(audio)
+        return _to_rate(y, sr)
+    if isinstance(audio, (str, bytes)):
+        raise InputError("audio given as a string: pass an array with sample_rate, or a pathlib.Path to open a file")
     if not isinstance(audio, np.ndarray):
         raise InputError(f"audio must be a numpy array or a path, got {type(audio).__name__}")
     if sample_rate is None:
         raise InputError("audio given as an array needs sample_rate (Hz)")
-    if not isinstance(sample_rate, (int, np.integer)) or not 1000 <= sample_rate <= 384_000:
-        raise InputError(f"sample_rate {sample_rate!r} is not valid; expected an integer in 1000..384000 Hz")
+    if (
+        isinstance(sample_rate, bool)
+        or not isinstance(sample_rate, (int, np.integer))
+        or not (L.MIN_SAMPLE_RATE <= sample_rate <= L.MAX_SAMPLE_RATE)
+    ):
+        raise InputError(
+            f"sample_rate {sample_rate!r} is not valid; expected an integer in {L.MIN_SAMPLE_RATE}..{L.MAX_SAMPLE_RATE} Hz"
+        )
     a = audio
     if a.ndim == 2:
+        if min(a.shape) > MAX_CHANNELS:
+            raise InputError(
+                f"audio array has shape {audio.shape}; expected (samples,) or (channels, samples), "
+                f"at most {MAX_CHANNELS} channels"
+            )
         a = a.mean(axis=0 if a.shape[0] < a.shape[1] else 1)
     if a.ndim != 1:
         raise InputError(f"audio array has shape {audio.shape}; expected (samples,) or (channels, samples)")
+    if len(a) / sample_rate > MAX_SECONDS:
+        raise InputError(f"recording is {len(a) / sample_rate:.1f} s long; at most {MAX_SECONDS:.0f} s is accepted")
+    if a.dtype == bool:
+        raise InputError("audio dtype bool is not supported; expected float or integer PCM")
     if np.issubdtype(a.dtype, np.integer):
         a = a.astype(np.float32) / float(np.iinfo(a.dtype).max)
     elif np.issubdtype(a.dtype, np.floating):
@@ -72,8 +119,6 @@ def load_audio(audio: AudioLike, sample_rate: int | None = None) -> np.ndarray:
         raise InputError(f"audio dtype {a.dtype} is not supported; expected float or integer PCM")
     if not np.isfinite(a).all():
         raise InputError("audio contains NaN or infinite samples")
-    if len(a) / sample_rate > MAX_SECONDS:
-        raise InputError(f"recording is {len(a) / sample_rate:.1f} s long; at most {MAX_SECONDS:.0f} s is accepted")
     return _to_rate(a, int(sample_rate))
 
 

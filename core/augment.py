@@ -117,12 +117,22 @@ def augmented_audio_features(y: np.ndarray, rng: np.random.Generator) -> np.ndar
 
 def augmented_stroke_input(parts: list[np.ndarray], rng: np.random.Generator) -> np.ndarray:
     """UNIPEN-style strokes (y up) -> the stroke input vector of a random variant."""
-    q = augment_strokes(parts, rng)
-    return S.pack(S.strokes_to_pendigits(q, y_down=False), S.rasterize(q, y_down=False))
+    return augmented_stroke_item(parts, None, rng)[0]
 
 
 def augmented_pendigits_input(row: np.ndarray, curve: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """A pendigits row (8, 2) and its drawn curve -> the stroke input vector of a random variant.
-    The 8 points are transformed and rescaled, not resampled: they already are pendigits points."""
-    p, c = augment_strokes([row.astype(np.float64) / S.SCALE, curve], rng)
-    return S.pack(S.scale_axes(p), S.rasterize([c], y_down=False))
+    """A pendigits row (8, 2) and its drawn curve -> the stroke input vector of a random variant."""
+    return augmented_stroke_item(row, curve, rng)[0]
+
+
+def augmented_stroke_item(raw, curve: np.ndarray | None, rng: np.random.Generator) -> tuple[np.ndarray, list[np.ndarray]]:
+    """A stroke training item -> (stroke input vector of a random variant, the variant's pen path, y up).
+
+    The item is UNIPEN-style strokes (y up) with curve None, or a pendigits row (8, 2) with its drawn
+    curve: then the 8 points are transformed and rescaled, not resampled (they already are pendigits
+    points), and the curve is the pen path."""
+    if curve is None:
+        q = augment_strokes(raw, rng)
+        return S.pack(S.strokes_to_pendigits(q, y_down=False), S.rasterize(q, y_down=False)), q
+    p, c = augment_strokes([raw.astype(np.float64) / S.SCALE, curve], rng)
+    return S.pack(S.scale_axes(p), S.rasterize([c], y_down=False)), [c]

@@ -11,15 +11,31 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import math
 from pathlib import Path
 
 import torch
 
 from core import audio, image, strokes
 from core.errors import DataError
+from core.limits import MAX_CARD_BYTES, json_depth
 from core.model import DigitNet, ModelDimensions
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the card is stored inside the weights file, calibration is part of the model
+READABLE_VERSIONS = (1, 2)
+MAX_CARD_DEPTH = 12  # the card's deepest table (history -> stage -> epochs -> row) is 5 levels
+NUMERIC_METRICS = ("mnist_test", "pendigits_test", "unipen_test_donors", "fsdd_test", "mnist_val", "strokes_val")
+CARD_SCHEMA: dict[str, type | tuple[type, ...]] = {
+    "name": str,
+    "date": str,
+    "git_commit": str,
+    "parameters": int,
+    "config": dict,
+    "metrics": dict,
+    "history": dict,
+    "train_seconds": (int, float),
+    "checkpoint": dict,
+}
 WEIGHTS_NAME = "digits.pt"
 CARD_NAME = "digits.json"
 DEFAULT_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
@@ -43,22 +59,99 @@ def preprocessing_settings() -> dict:
     }
 
 
+def card_text(card: dict) -> str:
+    """The canonical JSON of a card (without its `checkpoint` entry): what the weights file stores and hashes."""
+    return json.dumps({k: v for k, v in card.items() if k != "checkpoint"}, indent=2, sort_keys=True, allow_nan=False)
+
+
 def save(model: DigitNet, directory: Path, card: dict) -> dict:
-    """Write digits.pt and digits.json into `directory`; returns the card as written."""
+    """Write digits.pt and digits.json into `directory`; returns the card as written.
+
+    The card's content is stored inside digits.pt too, so the sha256 in digits.json covers it:
+    an edited metric or commit in digits.json no longer matches and is refused at load.
+    """
     directory.mkdir(parents=True, exist_ok=True)
+    check_finite(model.state_dict(), directory / WEIGHTS_NAME)
+    text = card_text(card)
     blob = {
         "format_version": FORMAT_VERSION,
         "dims": model.dims.to_dict(),
         "preprocessing": preprocessing_settings(),
         "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
+        "card": text,
     }
     buf = io.BytesIO()
     torch.save(blob, buf)
     data = buf.getvalue()
     (directory / WEIGHTS_NAME).write_bytes(data)
-    card = dict(card, checkpoint={"file": WEIGHTS_NAME, "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)})
+    card = dict(
+        json.loads(text), checkpoint={"file": WEIGHTS_NAME, "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+    )
     (directory / CARD_NAME).write_text(json.dumps(card, indent=2) + "\n")
     return card
+
+
+def check_finite(state: dict, path: Path) -> None:
+    """NaN or infinite weights would predict at confidence NaN: refuse them by name."""
+    for k, v in state.items():
+        if torch.is_tensor(v) and v.is_floating_point() and not torch.isfinite(v).all():
+            raise DataError(f"checkpoint {path} has non-finite values in {k}; retrain or restore checkpoints/")
+
+
+def read_card(path: Path) -> dict:
+    """digits.json -> dict, refusing what is not a small, plain, UTF-8 JSON object."""
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise DataError(f"model card {path} cannot be read: {e.strerror or e}") from None
+    if len(raw) > MAX_CARD_BYTES:
+        raise DataError(f"model card {path} is {len(raw):,} bytes; a card is a few KB (at most {MAX_CARD_BYTES:,})")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise DataError(f"model card {path} is not UTF-8 text ({e.reason} at byte {e.start})") from None
+    if json_depth(text) > MAX_CARD_DEPTH:
+        raise DataError(f"model card {path} is nested deeper than {MAX_CARD_DEPTH} levels")
+    try:
+        card = json.loads(text, parse_constant=_no_constant)
+    except (json.JSONDecodeError, ValueError) as e:
+        raise DataError(f"model card {path} is not valid JSON: {e}") from None
+    if not isinstance(card, dict):
+        raise DataError(f"model card {path} must be a JSON object, got {type(card).__name__}")
+    return card
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not a number a card may hold")
+
+
+def validate_card(card: dict, path: Path) -> None:
+    """Every field the code reads has the type it expects; a wrong one is a DataError naming it."""
+    for key, kind in CARD_SCHEMA.items():
+        if key not in card:
+            raise DataError(f"model card {path} has no {key!r} field")
+        if not isinstance(card[key], kind) or (kind is int and isinstance(card[key], bool)):
+            got = type(card[key]).__name__
+            raise DataError(f"model card {path}: field {key!r} is {got}; expected {getattr(kind, '__name__', kind)}")
+    ck = card["checkpoint"]
+    if not (isinstance(ck.get("sha256"), str) and len(ck["sha256"]) == 64 and isinstance(ck.get("bytes"), int)):
+        raise DataError(f"model card {path}: checkpoint must hold a 64-character sha256 and a byte count")
+    for k, v in card["metrics"].items():
+        if not _plain(v):
+            raise DataError(f"model card {path}: metric {k!r} must hold finite numbers, text or tables of them")
+        if k in NUMERIC_METRICS and (isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 1):
+            raise DataError(f"model card {path}: metric {k!r} must be an accuracy from 0 to 1, got {v!r}")
+
+
+def _plain(v) -> bool:
+    """Finite numbers, text, null, and lists or tables of them: what a card may hold."""
+    if isinstance(v, dict):
+        return all(isinstance(k, str) and _plain(x) for k, x in v.items())
+    if isinstance(v, list):
+        return all(_plain(x) for x in v)
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        return math.isfinite(v)
+    return v is None or isinstance(v, (str, bool))
 
 
 def load(directory: str | Path | None = None) -> tuple[DigitNet, dict]:
@@ -70,11 +163,10 @@ def load(directory: str | Path | None = None) -> tuple[DigitNet, dict]:
     for p in (weights, card_path):
         if not p.is_file():
             raise DataError(f"missing checkpoint file {p}; train with scripts/train_core.sh or restore checkpoints/")
-    try:
-        card = json.loads(card_path.read_text())
-        expected = card["checkpoint"]["sha256"]
-    except (json.JSONDecodeError, KeyError, TypeError) as e:
-        raise DataError(f"model card {card_path} is unreadable or has no checkpoint.sha256: {e}") from e
+    card = read_card(card_path)
+    expected = card.get("checkpoint", {}).get("sha256") if isinstance(card.get("checkpoint"), dict) else None
+    if not isinstance(expected, str):
+        raise DataError(f"model card {card_path} has no checkpoint.sha256")
     data = weights.read_bytes()
     got = hashlib.sha256(data).hexdigest()
     if got != expected:
@@ -87,8 +179,15 @@ def load(directory: str | Path | None = None) -> tuple[DigitNet, dict]:
     except Exception as e:  # torch raises several types for unreadable pickles
         raise DataError(f"checkpoint {weights} cannot be read: {e}") from e
     version = blob.get("format_version") if isinstance(blob, dict) else None
-    if version != FORMAT_VERSION:
-        raise DataError(f"checkpoint {weights} has format version {version!r}; this code reads version {FORMAT_VERSION}")
+    if version not in READABLE_VERSIONS:
+        raise DataError(f"checkpoint {weights} has format version {version!r}; this code reads versions {READABLE_VERSIONS}")
+    if version >= 2:
+        if not isinstance(blob.get("card"), str) or json.loads(blob["card"]) != json.loads(card_text(card)):
+            raise DataError(
+                f"model card {card_path} does not match the card stored in {weights.name}: "
+                "it was edited after training; restore it (git checkout checkpoints/) or retrain"
+            )
+        validate_card(card, card_path)
     if blob.get("preprocessing") != preprocessing_settings():
         raise DataError(
             f"checkpoint {weights} was trained with preprocessing {blob.get('preprocessing')}, "
@@ -96,7 +195,13 @@ def load(directory: str | Path | None = None) -> tuple[DigitNet, dict]:
         )
     try:
         model = DigitNet(ModelDimensions.from_dict(blob["dims"]))
-        model.load_state_dict(blob["state_dict"])
-    except (KeyError, TypeError, RuntimeError) as e:
+        state = blob["state_dict"]
+        check_finite(state, weights)
+        missing, unexpected = model.load_state_dict(state, strict=False)
+        # version 1 predates calibration: it loads uncalibrated, only so that `core.train --stages` can add it
+        allowed = {k for k in model.state_dict() if k.startswith("calibration.")} if version == 1 else set()
+        if unexpected or set(missing) - allowed:
+            raise RuntimeError(f"missing keys {sorted(set(missing) - allowed)[:5]}, unexpected keys {sorted(unexpected)[:5]}")
+    except (KeyError, TypeError, ValueError, RuntimeError) as e:
         raise DataError(f"checkpoint {weights} does not fit this code's model: {e}") from e
     return model.eval(), card

@@ -1,10 +1,12 @@
 """Everything the reference projects report, for this project's models, with peers beside them.
 
-    python -m core.evaluate [--out reports] [--data-dir DIR] [--limit N] [--no-peers]
+    python -m core.evaluate [--out reports] [--data-dir DIR] [--limit N] [--no-peers] [--loso]
 
 Writes into --out: metrics.json, predictions.csv, confusion_*.png, reliability.png, tsne.png,
-mistakes_*.png, and README.md that reads top to bottom. Everything is measured on the test
-splits (alternative fusion heads are fitted on the validation splits, never on test).
+mistakes_*.png, and README.md that reads top to bottom (core/report.py). Everything is measured
+on the test splits (alternative fusion heads are fitted on the validation splits, never on test).
+Pictures: core/plots.py; peer methods: core/peers.py. `test_metrics` gives the model card's test
+numbers (core/train.py calls it once training has made every choice).
 """
 
 from __future__ import annotations
@@ -12,96 +14,78 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import subprocess
 import time
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
-from torch import nn  # noqa: E402
-from tqdm import tqdm  # noqa: E402
-
-from core import audio as A  # noqa: E402
-from core import checkpoint, data, synth  # noqa: E402
-from core import strokes as S  # noqa: E402
-from core.errors import DataError, InputError  # noqa: E402
-from core.model import MODALITIES  # noqa: E402
-from core.train import SUBSETS, draw_tuples  # noqa: E402
-from core.train import embed_items as embed  # noqa: E402
+from core import audio as A
+from core import checkpoint, data, plots, sets
+from core import strokes as S
+from core.errors import DataError, InputError
+from core.model import MODALITIES, DigitNet, fusion_inputs
+from core.report import ECE_BINS, NOT_SURE, write_readme
+from core.sets import progress
+from core.timing import median_ms_per_item
+from core.tuples import (
+    SUBSETS,
+    accuracy,
+    branch_logits,
+    draw_tuples,
+    embed_items,
+    evaluate_drawings,
+    evaluate_tuples,
+    tuple_parts,
+    tuple_pools,
+)
 
 N_TUPLES = 3000  # label-matched test tuples
-ECE_BINS = 15
 TSNE_POINTS = 2000
 FIT_EPOCHS = 30  # for the alternative fusion heads, on validation embeddings
-SVM_MNIST_TRAIN = 10_000
-TESSERACT_PAGES = 30
-NOT_SURE = 0.8  # the default "not sure" threshold suggested to the app and CLI, checked here
 
 
 # ---------------------------------------------------------------- data
 
 
-def _bar(it, desc):
-    return tqdm(it, desc=desc, leave=False, mininterval=1.0)
-
-
 def load_split(root: Path, split: str, limit: int, rng: np.random.Generator) -> dict:
     """Per modality: {"x": encoder input, "y": labels, "ids": item names} for split test | val."""
-
-    def cut(n):
-        return np.sort(rng.choice(n, size=min(n, limit), replace=False)) if limit else np.arange(n)
-
-    out = {}
     if split == "test":
         xi, yi = data.load_mnist(root, "test")
-        ii = cut(len(xi))
+        ii = sets.subsample(len(xi), limit, rng)
         pp, py = data.load_pendigits(root, "test")
-        pi = cut(len(pp))
+        pi = sets.subsample(len(pp), limit, rng)
         clips = data.fsdd_split(data.list_fsdd(root), "test")
     else:
         xi, yi = data.load_mnist(root, "train")
-        ii = len(xi) - data.MNIST_VAL + cut(data.MNIST_VAL)
+        _, ii = sets.train_val(len(xi), data.MNIST_VAL, 4 * limit, rng)
         pp, py = data.load_pendigits(root, "train")
-        pi = len(pp) - data.PENDIGITS_VAL + cut(data.PENDIGITS_VAL)
+        _, pi = sets.train_val(len(pp), data.PENDIGITS_VAL, 4 * limit, rng)
         clips = data.fsdd_split(data.list_fsdd(root), "val", held_out=data.FSDD_VAL_SPEAKER)
-    ci = cut(len(clips))
-    out["image"] = {
-        "x": torch.from_numpy(xi[ii].astype(np.float32) / 255),
-        "y": yi[ii],
-        "ids": [f"mnist-{split}:{i}" for i in ii],
+    ci = sets.subsample(len(clips), limit, rng)
+    feats = [A.audio_features(clips[i].path) for i in progress(ci, "fsdd")]
+    return {
+        "image": {"x": torch.from_numpy(xi[ii].astype(np.float32) / 255), "y": yi[ii], "ids": [f"mnist-{split}:{i}" for i in ii]},
+        "strokes": {
+            "x": torch.from_numpy(np.stack([S.pendigits_input(pp[i]) for i in progress(pi, "pendigits")])),
+            "y": py[pi],
+            "ids": [f"pendigits-{split}:{i}" for i in pi],
+        },
+        "audio": {
+            "x": torch.from_numpy(np.stack(feats)),
+            "y": np.array([clips[i].digit for i in ci]),
+            "ids": [clips[i].path.name for i in ci],
+        },
     }
-    out["strokes"] = {
-        "x": torch.from_numpy(np.stack([S.pendigits_input(pp[i]) for i in _bar(pi, "pendigits")])),
-        "y": py[pi],
-        "ids": [f"pendigits-{split}:{i}" for i in pi],
-    }
-    feats = [A.audio_features(clips[i].path) for i in _bar(ci, "fsdd")]
-    out["audio"] = {
-        "x": torch.from_numpy(np.stack(feats)),
-        "y": np.array([clips[i].digit for i in ci]),
-        "ids": [clips[i].path.name for i in ci],
-    }
-    return out
 
 
-def unipen_test(root: Path, limit: int, rng: np.random.Generator) -> dict:
-    u = data.load_unipen(root)
-    idx = u.split_indices("test")
-    if limit:
-        idx = np.sort(rng.choice(idx, size=min(len(idx), limit), replace=False))
-    xs, keep = [], []
-    for i in _bar(idx, "unipen"):
-        try:
-            xs.append(S.strokes_to_input(S.unipen_strokes(u.sample(i)), y_down=False))
-            keep.append(i)
-        except InputError:
-            pass
-    return {"x": torch.from_numpy(np.stack(xs)), "y": u.labels[keep], "ids": [f"unipen:{i}" for i in keep]}
+def embed_split(model: DigitNet, split: dict) -> dict:
+    """Adds "emb" and "logits" to each modality of a load_split result; returns its tuple pools."""
+    for m in MODALITIES:
+        split[m]["emb"], split[m]["logits"] = embed_items(model, m, split[m]["x"])
+    return {m: (split[m]["emb"], split[m]["logits"], torch.from_numpy(np.asarray(split[m]["y"]))) for m in MODALITIES}
 
 
 # ---------------------------------------------------------------- metrics
@@ -141,6 +125,36 @@ def scores(y: np.ndarray, probs: np.ndarray) -> dict:
     }
 
 
+def test_metrics(model: DigitNet, root: Path, verify: bool, limit: int, n_tuples: int, seed: int) -> dict:
+    """The model card's test numbers: each branch on its test set, label-matched test tuples, and
+    test digits drawn through the canvas path (fused, image alone, strokes alone)."""
+    rng = np.random.default_rng(seed)
+    img = sets.image_test(root, limit, verify, rng)
+    st = sets.stroke_test(root, limit, verify, rng)
+    au = sets.audio_test(root, limit, rng)
+    dr = sets.drawings(root, "test", limit, verify, rng)
+    out = {
+        "mnist_test": accuracy(branch_logits(model, "image", img[0]), img[1]),
+        "pendigits_test": accuracy(branch_logits(model, "strokes", st["pendigits"][0]), st["pendigits"][1]),
+        "unipen_test_donors": accuracy(branch_logits(model, "strokes", st["unipen"][0]), st["unipen"][1]),
+        "fsdd_test": accuracy(branch_logits(model, "audio", au.x), au.y),
+    }
+    pools = tuple_pools(model, {"image": img, "strokes": st["pendigits"], "audio": (au.x, au.y)})
+    out["fused_test_tuples"] = evaluate_tuples(model, pools, n_tuples, seed + 2)
+    out["drawings_test"] = drawing_rows(model, dr)
+    return out
+
+
+def drawing_rows(model: DigitNet, dr: sets.Drawings) -> dict[str, dict]:
+    """Fused, image-alone and strokes-alone accuracy on drawings, per source and all together."""
+    out = {}
+    for name in ("pendigits", "unipen", "all"):
+        d = dr if name == "all" else dr.take(np.flatnonzero(dr.source == name))
+        if len(d.y):
+            out[name] = {k: round(v, 5) for k, v in evaluate_drawings(model, d.image, d.strokes, d.y).items()}
+    return out
+
+
 # ---------------------------------------------------------------- fusion methods
 
 
@@ -174,343 +188,115 @@ def product_of_posteriors(embeds, logits, mask):
     return sum(mask[:, i : i + 1] * F.log_softmax(lg, 1) for i, lg in enumerate(logits))
 
 
-def fit_head(head: nn.Module, pools: dict, seed: int) -> nn.Module:
+def fit_head(head: nn.Module, pools: dict, dims, seed: int) -> nn.Module:
     """Train a fusion head on label-matched validation tuples with modality dropout."""
     rng = np.random.default_rng(seed)
     opt = torch.optim.AdamW(head.parameters(), lr=2e-3, weight_decay=1e-4)
-    for _ in _bar(range(FIT_EPOCHS), f"fit {type(head).__name__}"):
-        y, idx = draw_tuples({m: torch.from_numpy(pools[m]["y"]) for m in MODALITIES}, 4000, rng)
-        sub = rng.integers(0, len(SUBSETS), size=len(y))
-        mask = torch.tensor([[float(m in SUBSETS[s]) for m in MODALITIES] for s in sub])
+    for _ in progress(range(FIT_EPOCHS), f"fit {type(head).__name__}"):
+        y, idx = draw_tuples({m: p[2] for m, p in pools.items()}, 4000, rng)
+        subsets = [SUBSETS[s] for s in rng.integers(0, len(SUBSETS), size=len(y))]
         head.train()
         for i in range(0, len(y), 256):
             sl = slice(i, i + 256)
-            e = [pools[m]["emb"][idx[m][sl]] for m in MODALITIES]
-            lg = [pools[m]["logits"][idx[m][sl]] for m in MODALITIES]
-            loss = F.cross_entropy(head(e, lg, mask[sl]), torch.from_numpy(y[sl]))
+            parts = tuple_parts(pools, {m: v[sl] for m, v in idx.items()}, subsets[sl])
+            loss = F.cross_entropy(head(*fusion_inputs(len(y[sl]), parts, dims)), torch.from_numpy(y[sl]))
             opt.zero_grad()
             loss.backward()
             opt.step()
     return head.eval()
 
 
-# ---------------------------------------------------------------- pictures
+# ---------------------------------------------------------------- report sections
 
 
-def plot_confusion(cm: list, title: str, path: Path) -> None:
-    cm = np.array(cm)
-    fig, ax = plt.subplots(figsize=(4.2, 3.8))
-    ax.imshow(cm / np.maximum(cm.sum(1, keepdims=True), 1), cmap="Blues", vmin=0, vmax=1)
-    for i in range(10):
-        for j in range(10):
-            if cm[i, j]:
-                ax.text(j, i, cm[i, j], ha="center", va="center", fontsize=6, color="white" if i == j else "black")
-    ax.set_xticks(range(10))
-    ax.set_yticks(range(10))
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+def single_branches(test: dict, uni: dict, out: Path) -> tuple[dict, dict]:
+    """Each branch alone on its test set -> (scores, probabilities) by test set name."""
+    single, probs_of = {}, {}
+    for name, s in (("image", test["image"]), ("strokes", test["strokes"]), ("unipen", uni), ("audio", test["audio"])):
+        probs_of[name] = torch.softmax(s["logits"], 1).numpy()
+        single[name] = scores(s["y"], probs_of[name])
+        plots.plot_confusion(single[name]["confusion"], f"{name} branch, test ({len(s['y']):,})", out / f"confusion_{name}.png")
+    return single, probs_of
 
 
-def plot_reliability(curves: dict[str, tuple[float, list]], path: Path) -> None:
-    fig, axes = plt.subplots(1, len(curves), figsize=(3.2 * len(curves), 3.2))
-    for ax, (name, (e, table)) in zip(np.atleast_1d(axes), curves.items()):
-        c = [t[0] for t in table]
-        a = [t[1] for t in table]
-        ax.plot([0, 1], [0, 1], "--", color="gray", lw=1)
-        ax.plot(c, a, "o-", ms=3)
-        ax.set_title(f"{name}\nECE {100 * e:.2f}%", fontsize=9)
-        ax.set_xlabel("confidence")
-        ax.set_xlim(0, 1.02)
-        ax.set_ylim(0, 1.02)
-    np.atleast_1d(axes)[0].set_ylabel("accuracy")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+def ablation(model: DigitNet, test_pools: dict, val_pools: dict, n: int, seed: int) -> dict:
+    """Every subset, four fusion heads, the same n label-matched test tuples."""
+    heads = {
+        "shipped": model.fusion.eval(),
+        "product": product_of_posteriors,
+        "concat": fit_head(ConcatHead(model.dims.embed), val_pools, model.dims, seed),
+        "attention": fit_head(AttentionHead(model.dims.embed), val_pools, model.dims, seed),
+    }
+    y, idx = draw_tuples({m: p[2] for m, p in test_pools.items()}, n, np.random.default_rng(seed + 2))
+    rows = {}
+    with torch.inference_mode():
+        for subset in SUBSETS:
+            inputs = fusion_inputs(len(y), tuple_parts(test_pools, idx, [subset] * len(y)), model.dims)
+            row = {}
+            for name, head in heads.items():
+                probs = torch.softmax(head(*inputs), 1).numpy()
+                s = scores(y, probs)
+                row[name] = {"accuracy": s["accuracy"], "macro_f1": s["macro_f1"], "ece": s["ece"]}
+                if name == "shipped" and len(subset) == 3:
+                    fused_probs, fused_scores = probs, s
+            rows["+".join(subset)] = row
+    return {"methods": list(heads), "rows": rows, "y": y, "idx": idx, "probs": fused_probs, "scores": fused_scores}
 
 
-def plot_tsne(emb: np.ndarray, y: np.ndarray, path: Path, seed: int) -> dict:
-    from sklearn.cluster import KMeans
-    from sklearn.manifold import TSNE
-    from sklearn.metrics import normalized_mutual_info_score
-
-    z = TSNE(n_components=2, init="pca", random_state=seed, perplexity=30).fit_transform(emb)
-    clusters = KMeans(n_clusters=10, n_init=10, random_state=seed).fit_predict(emb)
-    purity = sum(np.bincount(y[clusters == c], minlength=10).max() for c in range(10) if (clusters == c).any()) / len(y)
-    nmi = normalized_mutual_info_score(y, clusters)
-    fig, ax = plt.subplots(figsize=(5.5, 5))
-    sc = ax.scatter(z[:, 0], z[:, 1], c=y, cmap="tab10", s=4)
-    for d in range(10):
-        cx, cy = np.median(z[y == d], axis=0)
-        ax.text(cx, cy, str(d), fontsize=14, weight="bold", ha="center", va="center")
-    ax.set_title(f"t-SNE of fused embeddings (all three modalities)\nK-means(10): purity {purity:.3f}, NMI {nmi:.3f}", fontsize=9)
-    ax.set_xticks([])
-    ax.set_yticks([])
-    fig.colorbar(sc, ax=ax, ticks=range(10))
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return {"purity": float(purity), "nmi": float(nmi), "points": int(len(y))}
-
-
-def plot_mistakes(modality: str, sets: dict, probs: np.ndarray, path: Path, k: int = 12) -> int:
-    y = sets["y"]
-    pred = probs.argmax(1)
-    wrong = np.flatnonzero(pred != y)
-    wrong = wrong[np.argsort(-probs[wrong].max(1))][:k]
-    if not len(wrong):
-        return 0
-    fig, axes = plt.subplots(1, len(wrong), figsize=(1.6 * len(wrong), 2.0), squeeze=False)
-    for ax, i in zip(axes[0], wrong):
-        x = sets["x"][i].numpy()
-        if modality == "image":
-            ax.imshow(x, cmap="gray")
-        elif modality == "strokes":
-            points, raster = S.unpack(x)
-            ax.imshow(raster, cmap="gray", alpha=0.35, extent=(0, 100, 0, 100))
-            ax.plot(points[:, 0], points[:, 1], "-o", ms=2, color="#d62728")
-        else:
-            ax.imshow(x[::-1], aspect="auto", cmap="viridis")
-        ax.set_title(f"true {y[i]} → {pred[i]}\n{100 * probs[i].max():.0f}%", fontsize=7)
-        ax.set_xticks([])
-        ax.set_yticks([])
-    fig.suptitle(f"most confident {modality} mistakes", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return len(wrong)
-
-
-# ---------------------------------------------------------------- peers
-
-
-def per_item_ms(fn, items: list, repeat: int = 1) -> float:
-    t = time.perf_counter()
-    for _ in range(repeat):
-        for it in items:
-            fn(it)
-    return 1000 * (time.perf_counter() - t) / (repeat * len(items))
-
-
-def mfcc_features(path: Path) -> np.ndarray:
-    import librosa
-
-    y = A.trim(A.load_audio(path))
-    m = librosa.feature.mfcc(y=y, sr=A.SAMPLE_RATE, n_mfcc=20, n_fft=A.N_FFT, hop_length=A.HOP_LENGTH)
-    return np.concatenate([m.mean(1), m.std(1)])
-
-
-def tesseract_read(image: np.ndarray) -> str | None:
-    """Digits-only Tesseract on a photo; None when tesseract is not installed."""
-    import shutil
-    import tempfile
-
-    from PIL import Image
-
-    if not shutil.which("tesseract"):
-        return None
-    with tempfile.NamedTemporaryFile(suffix=".png") as f:
-        Image.fromarray(image).save(f.name)
-        r = subprocess.run(
-            ["tesseract", f.name, "-", "--psm", "6", "-c", "tessedit_char_whitelist=0123456789"],
-            capture_output=True,
-            text=True,
-        )
-    return "\n".join(line.replace(" ", "") for line in r.stdout.splitlines() if line.strip())
-
-
-def peers(root: Path, model_recognizer, limit: int, rng: np.random.Generator, own: dict) -> list[dict]:
-    from sklearn.neighbors import KNeighborsClassifier
-    from sklearn.preprocessing import StandardScaler
-    from sklearn.svm import SVC
-
-    rows = []
-    pp, py = data.load_pendigits(root, "train")
-    pt, pty = data.load_pendigits(root, "test")
-    if limit:
-        pt, pty = pt[:limit], pty[:limit]
-    xtr, xte = pp.reshape(len(pp), -1) / 100, pt.reshape(len(pt), -1) / 100
-    for name, clf in (("3-NN", KNeighborsClassifier(3)), ("RBF-SVM", SVC(C=10, gamma="scale"))):
-        clf.fit(xtr, py)
-        acc = float((clf.predict(xte) == pty).mean())
-        ms = per_item_ms(lambda v, c=clf: c.predict(v[None]), list(xte[:200]))
-        rows.append(
-            {
-                "task": "pendigits test (strokes)",
-                "method": f"{name} on the 16 pendigits numbers",
-                "accuracy": acc,
-                "ms_per_item": ms,
-            }
-        )
-    rows.append({"task": "pendigits test (strokes)", "method": "this project, stroke branch", **own["pendigits"]})
-
-    xi, yi = data.load_mnist(root, "train")
-    xt, yt = data.load_mnist(root, "test")
-    n_tr = SVM_MNIST_TRAIN if not limit else min(SVM_MNIST_TRAIN, 20 * limit)
-    sel = rng.choice(len(xi) - data.MNIST_VAL, n_tr, replace=False)
-    if limit:
-        xt, yt = xt[:limit], yt[:limit]
-    svm = SVC(C=5, gamma="scale").fit(xi[sel].reshape(n_tr, -1) / 255, yi[sel])
-    acc = float((svm.predict(xt.reshape(len(xt), -1) / 255) == yt).mean())
-    ms = per_item_ms(lambda v: svm.predict(v.reshape(1, -1) / 255), list(xt[:100]))
-    rows.append(
-        {"task": "MNIST test (image)", "method": f"RBF-SVM on pixels ({n_tr:,} train)", "accuracy": acc, "ms_per_item": ms}
-    )
-    rows.append({"task": "MNIST test (image)", "method": "this project, image branch", **own["mnist"]})
-
-    clips = data.list_fsdd(root)
-    feats = np.stack([mfcc_features(c.path) for c in _bar(clips, "mfcc")])
-    lab = np.array([c.digit for c in clips])
-    test = np.array([c.index in data.FSDD_TEST_INDICES for c in clips])
-    spk = np.array([c.speaker for c in clips])
-
-    def svm_audio(tr, te):
-        sc = StandardScaler().fit(feats[tr])
-        clf = SVC(C=10, gamma="scale").fit(sc.transform(feats[tr]), lab[tr])
-        return float((clf.predict(sc.transform(feats[te])) == lab[te]).mean()), clf, sc
-
-    acc, clf, sc = svm_audio(~test, test)
-    ms = per_item_ms(lambda c: clf.predict(sc.transform(mfcc_features(c.path)[None])), [c for c, t in zip(clips, test) if t][:50])
-    rows.append({"task": "FSDD customary split (audio)", "method": "MFCC + RBF-SVM", "accuracy": acc, "ms_per_item": ms})
-    rows.append({"task": "FSDD customary split (audio)", "method": "this project, audio branch", **own["fsdd"]})
-    loso = [svm_audio(spk != s, spk == s)[0] for s in data.FSDD_SPEAKERS]
-    rows.append(
-        {
-            "task": "FSDD leave-one-speaker-out mean",
-            "method": "MFCC + RBF-SVM",
-            "accuracy": float(np.mean(loso)),
-            "ms_per_item": None,
+def calibration(probs_of: dict, test: dict, fused_probs: np.ndarray, y: np.ndarray, out: Path) -> dict:
+    """ECE and the share answered above NOT_SURE, per branch and fused; the reliability diagram."""
+    result, curves = {}, {}
+    named = [(m, probs_of[m], test[m]["y"]) for m in MODALITIES] + [("fused", fused_probs, y)]
+    for name, probs, yy in named:
+        e, table = ece(probs, yy)
+        sure = probs.max(1) >= NOT_SURE
+        result[name] = {
+            "ece": e,
+            "answered": float(sure.mean()),
+            "accuracy_when_answered": float((probs.argmax(1)[sure] == yy[sure]).mean()) if sure.any() else None,
         }
-    )
-    card_loso = (model_recognizer.card.get("metrics", {}).get("fsdd_leave_one_speaker_out") or {}).get("mean")
-    if card_loso:
-        rows.append(
-            {
-                "task": "FSDD leave-one-speaker-out mean",
-                "method": "this project (six trainings, from the model card)",
-                "accuracy": card_loso,
-                "ms_per_item": None,
-            }
-        )
-
-    pages = [synth.compose(xt, yt, synth.random_numbers(rng, 2, 2, 5), rng) for _ in range(TESSERACT_PAGES if not limit else 5)]
-    truth = ["\n".join(p.numbers) for p in pages]
-    t0 = time.perf_counter()
-    ours = [model_recognizer.read(p.image).text for p in pages]
-    ours_ms = 1000 * (time.perf_counter() - t0) / len(pages)
-    rows.append(
-        {
-            "task": "photos of numbers (exact page)",
-            "method": "this project, Recognizer.read",
-            "accuracy": float(np.mean([a == b for a, b in zip(ours, truth)])),
-            "ms_per_item": ours_ms,
-        }
-    )
-    t0 = time.perf_counter()
-    tess = [tesseract_read(p.image) for p in pages]
-    if tess[0] is not None:
-        ms = 1000 * (time.perf_counter() - t0) / len(pages)
-        rows.append(
-            {
-                "task": "photos of numbers (exact page)",
-                "method": "Tesseract 5, digits only (psm 6)",
-                "accuracy": float(np.mean([a == b for a, b in zip(tess, truth)])),
-                "ms_per_item": ms,
-            }
-        )
-    else:
-        rows.append(
-            {
-                "task": "photos of numbers (exact page)",
-                "method": "Tesseract (not installed: apt-get install tesseract-ocr)",
-                "accuracy": None,
-                "ms_per_item": None,
-            }
-        )
-    return rows
+        curves[name] = (e, table)
+    plots.plot_reliability(curves, out / "reliability.png")
+    return result
 
 
-# ---------------------------------------------------------------- report
+def write_predictions(path: Path, test: dict, abl: dict) -> None:
+    """One row per test tuple: the items, the truth, the fused answer and each branch's answer."""
+    y, idx, probs = abl["y"], abl["idx"], abl["probs"]
+    single_pred = {m: test[m]["logits"].argmax(1).numpy() for m in MODALITIES}
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["tuple", "image_id", "strokes_id", "audio_id", "true", "predicted", "confidence",
+                    "image_pred", "strokes_pred", "audio_pred"])  # fmt: skip
+        for k in range(len(y)):
+            w.writerow(
+                [k] + [test[m]["ids"][idx[m][k]] for m in MODALITIES]
+                + [int(y[k]), int(probs[k].argmax()), round(float(probs[k].max()), 6)]
+                + [int(single_pred[m][idx[m][k]]) for m in MODALITIES]
+            )  # fmt: skip
 
 
-def pct(v) -> str:
-    return "—" if v is None else f"{100 * v:.2f}%"
+def own_timings(model: DigitNet, recognizer, test: dict, single: dict, root: Path) -> dict:
+    """This project's accuracy and median ms per item on the tasks the peers do."""
 
+    def one(m):
+        return lambda x: embed_items(model, m, x[None])
 
-def write_readme(out: Path, m: dict) -> None:
-    single = m["single"]
-    lines = [
-        "# Evaluation report",
-        "",
-        f"Generated by `python -m core.evaluate` on {m['date']} in {m['seconds'] / 60:.1f} min, checkpoint sha256 "
-        f"`{m['checkpoint_sha256'][:16]}…`. All numbers on test splits; {m['n_tuples']:,} label-matched test tuples "
-        "(image from MNIST t10k, strokes from pendigits .tes, audio from FSDD indices 0-4) for the fused results.",
-        "",
-        "## Each branch alone",
-        "",
-        "| test set | n | accuracy | macro-F1 | ECE |",
-        "| --- | --- | --- | --- | --- |",
-    ]
-    for name, s in single.items():
-        lines.append(f"| {name} | {s['n']:,} | {pct(s['accuracy'])} | {s['macro_f1']:.4f} | {pct(s['ece'])} |")
-    lines += ["", "Per-class precision and recall are in `metrics.json`.", ""]
-    lines += [f"![{n}](confusion_{n}.png)" for n in single]
-    lines += [
-        "",
-        "## Ablation and fusion methods (same tuples)",
-        "",
-        "| modalities | " + " | ".join(m["methods"]) + " |",
-        "| --- | " + " | ".join("---" for _ in m["methods"]) + " |",
-    ]
-    for subset, row in m["ablation"].items():
-        lines.append(
-            f"| {subset} | " + " | ".join(f"{pct(row[k]['accuracy'])} (F1 {row[k]['macro_f1']:.4f})" for k in m["methods"]) + " |"
-        )
-    lines += [
-        "",
-        "*shipped*: the checkpoint's fusion head (product of posteriors plus a learned correction). *product*: late fusion, "
-        "the product of the single-modality posteriors. *concat*: an MLP on the concatenated embeddings. *attention*: "
-        "softmax gating over the present modalities' embeddings. concat and attention are fitted here on validation tuples.",
-        "",
-        "![fused confusion](confusion_fused.png)",
-        "",
-        "## Calibration",
-        "",
-        f'Expected calibration error ({ECE_BINS} bins). With a "not sure" threshold of {NOT_SURE} '
-        "(`python -m core.predict --threshold`, `python -m demo.app --threshold`), the share answered and their accuracy:",
-        "",
-        "| | ECE | answered | accuracy when answered |",
-        "| --- | --- | --- | --- |",
-    ]
-    for name, s in m["calibration"].items():
-        lines.append(f"| {name} | {pct(s['ece'])} | {pct(s['answered'])} | {pct(s['accuracy_when_answered'])} |")
-    lines += ["", "![reliability](reliability.png)", "", "## Learned features", ""]
-    t = m["tsne"]
-    lines += [
-        f"K-means with 10 clusters on {t['points']:,} fused embeddings: purity {t['purity']:.3f}, NMI {t['nmi']:.3f}.",
-        "",
-        "![t-SNE](tsne.png)",
-        "",
-        "## Most confident mistakes",
-        "",
-    ]
-    lines += [f"![{n} mistakes](mistakes_{n}.png)" for n in m["mistakes"] if m["mistakes"][n]]
-    if m.get("peers"):
-        lines += [
-            "",
-            "## Peers, measured in the same run",
-            "",
-            "| task | method | accuracy | ms per item |",
-            "| --- | --- | --- | --- |",
-        ]
-        for r in m["peers"]:
-            ms = "—" if r.get("ms_per_item") is None else f"{r['ms_per_item']:.2f}"
-            lines.append(f"| {r['task']} | {r['method']} | {pct(r['accuracy'])} | {ms} |")
-    lines += ["", "Every test item with its predictions: `predictions.csv`. All numbers: `metrics.json`.", ""]
-    (out / "README.md").write_text("\n".join(lines))
+    rec = root / "fsdd" / "recordings"
+    return {
+        "pendigits": {
+            "accuracy": single["strokes"]["accuracy"],
+            "ms_per_item": median_ms_per_item(one("strokes"), list(test["strokes"]["x"][:200])),
+        },
+        "mnist": {
+            "accuracy": single["image"]["accuracy"],
+            "ms_per_item": median_ms_per_item(one("image"), list(test["image"]["x"][:200])),
+        },
+        "fsdd": {
+            "accuracy": single["audio"]["accuracy"],
+            "ms_per_item": median_ms_per_item(lambda c: recognizer.predict(audio=rec / c), test["audio"]["ids"][:50]),
+        },
+    }
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -521,6 +307,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--limit", type=int, default=0, help="at most this many items per test set (quick runs)")
     ap.add_argument("--tuples", type=int, default=N_TUPLES)
     ap.add_argument("--no-peers", action="store_true", help="skip the peer methods")
+    ap.add_argument("--loso", action="store_true", help="measure FSDD leave-one-speaker-out (nested; about 15 min)")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
     torch.set_num_threads(2)
@@ -534,125 +321,52 @@ def main(argv: list[str] | None = None) -> dict:
         model, card = checkpoint.load(args.checkpoints)
         test = load_split(root, "test", args.limit, rng)
         val = load_split(root, "val", args.limit, rng)
-        uni = unipen_test(root, args.limit, rng)
+        st = sets.stroke_test(root, args.limit, True, rng)
+        drawn = sets.drawings(root, "test", args.limit, True, rng)
     except (DataError, InputError) as e:
         raise SystemExit(f"error: {e}") from None
-    for sets in (test, val):
-        for m in MODALITIES:
-            sets[m]["emb"], sets[m]["logits"] = embed(model, m, sets[m]["x"])
-    _, uni_logits = embed(model, "strokes", uni["x"])
+    test_pools, val_pools = embed_split(model, test), embed_split(model, val)
+    uni = {"x": st["unipen"][0], "y": st["unipen"][1].numpy()}
+    uni["emb"], uni["logits"] = embed_items(model, "strokes", uni["x"])
 
-    single = {}
-    probs_of = {}
-    for name, sets, lg in (
-        ("image", test["image"], test["image"]["logits"]),
-        ("strokes", test["strokes"], test["strokes"]["logits"]),
-        ("unipen", uni, uni_logits),
-        ("audio", test["audio"], test["audio"]["logits"]),
-    ):
-        probs = torch.softmax(lg, 1).numpy()
-        probs_of[name] = probs
-        single[name] = scores(sets["y"], probs)
-        plot_confusion(single[name]["confusion"], f"{name} branch, test ({len(probs):,})", out / f"confusion_{name}.png")
-
-    heads = {
-        "shipped": model.fusion.eval(),
-        "product": product_of_posteriors,
-        "concat": fit_head(ConcatHead(model.dims.embed), val, args.seed),
-        "attention": fit_head(AttentionHead(model.dims.embed), val, args.seed),
-    }
-    y, idx = draw_tuples(
-        {m: torch.from_numpy(test[m]["y"]) for m in MODALITIES}, args.tuples, np.random.default_rng(args.seed + 2)
-    )
-    ablation, calibration, curves = {}, {}, {}
-    with torch.inference_mode():
-        for subset in SUBSETS:
-            mask = torch.tensor([[float(m in subset) for m in MODALITIES]]).repeat(len(y), 1)
-            e = [test[m]["emb"][idx[m]] for m in MODALITIES]
-            lg = [test[m]["logits"][idx[m]] for m in MODALITIES]
-            row = {}
-            for name, head in heads.items():
-                probs = torch.softmax(head(e, lg, mask), 1).numpy()
-                s = scores(y, probs)
-                row[name] = {"accuracy": s["accuracy"], "macro_f1": s["macro_f1"], "ece": s["ece"]}
-                if name == "shipped" and len(subset) == 3:
-                    fused_probs, fused_scores = probs, s
-            ablation["+".join(subset)] = row
-        fused_emb = torch.cat([test[m]["emb"][idx[m]] for m in MODALITIES], 1).numpy()
-    plot_confusion(fused_scores["confusion"], f"fused, all three ({len(y):,} tuples)", out / "confusion_fused.png")
-    for name, probs, yy in [
-        (n, probs_of[n], s_y)
-        for n, s_y in (("image", test["image"]["y"]), ("strokes", test["strokes"]["y"]), ("audio", test["audio"]["y"]))
-    ] + [("fused", fused_probs, y)]:
-        e, table = ece(probs, yy)
-        sure = probs.max(1) >= NOT_SURE
-        calibration[name] = {
-            "ece": e,
-            "answered": float(sure.mean()),
-            "accuracy_when_answered": float((probs.argmax(1)[sure] == yy[sure]).mean()) if sure.any() else None,
-        }
-        curves[name] = (e, table)
-    plot_reliability(curves, out / "reliability.png")
-    n_t = min(TSNE_POINTS, len(y))
-    tsne = plot_tsne(fused_emb[:n_t], y[:n_t], out / "tsne.png", args.seed)
-    mistakes = {m: plot_mistakes(m, test[m], probs_of[m], out / f"mistakes_{m}.png") for m in MODALITIES}
-
-    with open(out / "predictions.csv", "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(
-            [
-                "tuple",
-                "image_id",
-                "strokes_id",
-                "audio_id",
-                "true",
-                "predicted",
-                "confidence",
-                "image_pred",
-                "strokes_pred",
-                "audio_pred",
-            ]
-        )
-        single_pred = {m: torch.softmax(test[m]["logits"], 1).numpy().argmax(1) for m in MODALITIES}
-        for k in range(len(y)):
-            w.writerow(
-                [k] + [test[m]["ids"][idx[m][k]] for m in MODALITIES]
-                + [int(y[k]), int(fused_probs[k].argmax()), round(float(fused_probs[k].max()), 6)]
-                + [int(single_pred[m][idx[m][k]]) for m in MODALITIES]
-            )  # fmt: skip
+    single, probs_of = single_branches(test, uni, out)
+    abl = ablation(model, test_pools, val_pools, args.tuples, args.seed)
+    plots.plot_confusion(abl["scores"]["confusion"], f"fused, all three ({len(abl['y']):,} tuples)", out / "confusion_fused.png")
+    calib = calibration(probs_of, test, abl["probs"], abl["y"], out)
+    n_t = min(TSNE_POINTS, len(abl["y"]))
+    fused_emb = torch.cat([test[m]["emb"][abl["idx"][m][:n_t]] for m in MODALITIES], 1).numpy()
+    tsne = plots.plot_tsne(fused_emb, abl["y"][:n_t], out / "tsne.png", args.seed)
+    mistakes = {m: plots.plot_mistakes(m, test[m], probs_of[m], out / f"mistakes_{m}.png") for m in MODALITIES}
+    write_predictions(out / "predictions.csv", test, abl)
 
     from core.recognizer import Recognizer
 
     r = Recognizer(model, card)
-    own = {
-        "pendigits": {
-            "accuracy": single["strokes"]["accuracy"],
-            "ms_per_item": per_item_ms(lambda x: embed(model, "strokes", x[None]), list(test["strokes"]["x"][:200])),
-        },
-        "mnist": {
-            "accuracy": single["image"]["accuracy"],
-            "ms_per_item": per_item_ms(lambda x: embed(model, "image", x[None]), list(test["image"]["x"][:200])),
-        },
-        "fsdd": {
-            "accuracy": single["audio"]["accuracy"],
-            "ms_per_item": per_item_ms(
-                lambda c: r.predict(audio=data.data_root(args.data_dir) / "fsdd" / "recordings" / c), test["audio"]["ids"][:50]
-            ),
-        },
-    }
-    peer_rows = [] if args.no_peers else peers(root, r, args.limit, rng, own)
+    loso = None
+    if args.loso:
+        from core.train import Config, leave_one_speaker_out
+
+        loso = leave_one_speaker_out(Config(data_dir=str(root), seed=args.seed))
+    if args.no_peers:
+        peer_rows = []
+    else:
+        from core.peers import peers
+
+        peer_rows = peers(root, r, args.limit, rng, own_timings(model, r, test, single, root), loso)
     metrics = {
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "checkpoint_sha256": card["checkpoint"]["sha256"],
-        "n_tuples": int(len(y)),
+        "n_tuples": int(len(abl["y"])),
         "single": single,
-        "fused": fused_scores,
-        "methods": list(heads),
-        "ablation": ablation,
-        "calibration": calibration,
+        "fused": abl["scores"],
+        "methods": abl["methods"],
+        "ablation": abl["rows"],
+        "drawings": drawing_rows(model, drawn),
+        "calibration": calib,
         "tsne": tsne,
         "mistakes": mistakes,
         "peers": peer_rows,
+        "fsdd_leave_one_speaker_out": loso,
         "seconds": time.time() - t_start,
     }
     (out / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")

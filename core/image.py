@@ -9,66 +9,134 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
+from core import limits as L
 from core.errors import InputError
 
 SIZE = 28  # MNIST field, pixels
 BOX = 20  # the digit's larger side after scaling, pixels
-MAX_PIXELS = 80_000_000  # refuse anything larger: a 10k x 8k photo is already absurd for one digit
 WORK_SIDE = 512  # larger inputs are shrunk to this side first; the result is 28x28 anyway
 INK_THRESHOLD = 0.25  # fraction of the ink range that counts as part of the digit's bounding box
 MIN_CONTRAST = 0.08  # ink range (0..1) below which the picture is called blank
 
-ImageLike = np.ndarray | Image.Image | str | Path
+ImageLike = np.ndarray | Image.Image | Path
+
+Image.MAX_IMAGE_PIXELS = 2 * L.MAX_IMAGE_PIXELS  # PIL's own bomb guard, behind ours (header checked first)
+
+
+def open_image(path: Path, side: int = L.DECODE_SIDE) -> Image.Image:
+    """An explicit image file -> decoded PIL image. Bytes and header dimensions are checked *before*
+    decoding; JPEGs decode straight at about `side` pixels (draft mode), so a big photo costs little."""
+    L.check_file_size(path, L.MAX_IMAGE_BYTES, "image")
+    try:
+        with Image.open(path) as im:
+            L.check_pixels(im.width, im.height)
+            if im.format == "JPEG":
+                im.draft(im.mode, (side, side))
+            im.load()
+            return im.copy()
+    except InputError:
+        raise
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError, EOFError) as e:
+        why = str(e).replace(str(path), path.name)  # the file's folder is nobody's business
+        raise InputError(f"cannot read image file {path.name}: {why}; expected PNG, JPEG or another PIL format") from None
+
+
+def pil_to_array(im: Image.Image) -> np.ndarray:
+    """PIL image in any mode -> (H, W) or (H, W, 3|4) array, its colour model and bit depth resolved:
+    CMYK, HSV, YCbCr and palettes become RGB(A); LAB gives its lightness; 16- and 32-bit modes keep
+    their integers (the bit depth is read from the data in `to_unit`)."""
+    L.check_pixels(im.width, im.height)
+    mode = im.mode
+    if mode == "LAB":
+        return np.asarray(im.getchannel("L"))
+    if mode in ("1", "L", "RGB", "RGBA", "F") or mode.startswith("I"):
+        a = np.asarray(im)
+        return a.astype(np.int32) if a.dtype.byteorder not in ("=", "|") else a  # big-endian I;16B
+    if mode in ("P", "PA", "LA", "La", "RGBa"):
+        return np.asarray(im.convert("RGBA"))
+    try:
+        return np.asarray(im.convert("RGB"))  # CMYK, HSV, YCbCr, ...
+    except (ValueError, OSError) as e:
+        raise InputError(f"image mode {mode} is not supported: {e}") from None
+
+
+def as_array(image: ImageLike, side: int = L.DECODE_SIDE) -> np.ndarray:
+    """Path, PIL image or array -> array as `pil_to_array` gives; a path opens a file, a str never does."""
+    if isinstance(image, Path):
+        image = open_image(image, side)
+    if isinstance(image, Image.Image):
+        return pil_to_array(image)
+    if isinstance(image, (str, bytes)):
+        raise InputError("image given as a string: pass an array, a PIL image, or a pathlib.Path to open a file")
+    if not isinstance(image, np.ndarray):
+        raise InputError(f"image must be a numpy array, PIL image or path, got {type(image).__name__}")
+    a = image[..., 0] if image.ndim == 3 and image.shape[2] == 1 else image
+    if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[2] not in (3, 4)) or min(a.shape[:2]) < 2:
+        raise InputError(f"image has shape {image.shape}; expected (H, W), (H, W, 3) or (H, W, 4) with H, W >= 2")
+    L.check_pixels(a.shape[1], a.shape[0])
+    return a
+
+
+def to_unit(a: np.ndarray) -> np.ndarray:
+    """Any numeric image array -> float32 in 0..1. Integers above 255 are read at their bit depth
+    (10-, 12-, 14- or 16-bit data in a uint16 all reach full scale); floats above 1 are 0..255."""
+    if a.dtype == bool:
+        return a.astype(np.float32)
+    if np.issubdtype(a.dtype, np.integer):
+        top = int(a.max(initial=0))
+        f = a.astype(np.float32)
+        if top <= 255:
+            return f / 255.0
+        bits = min(max(int(np.ceil(np.log2(top + 1))), 9), 32)
+        return np.clip(f, 0, None) / float(2**bits - 1)
+    if np.issubdtype(a.dtype, np.floating):
+        f = a.astype(np.float32)
+        if not np.isfinite(f).all():
+            raise InputError("image contains NaN or infinite values")
+        top = float(f.max(initial=0))
+        if top > 255.0:
+            return np.clip(f, 0, None) / top
+        return f / 255.0 if top > 1.0 else f
+    raise InputError(f"image dtype {a.dtype} is not supported; expected uint8, integer, float or bool")
+
+
+def flatten_alpha(a: np.ndarray) -> np.ndarray:
+    """(H, W, 4) in 0..1 -> (H, W, 3) composited over the paper that contrasts with the ink: a drawing
+    whose ink lives only in the alpha channel (black or white ink, transparent paper) stays visible."""
+    rgb, alpha = a[..., :3], a[..., 3:4]
+    weight = float(alpha.sum())
+    if weight <= 0:
+        return rgb
+    ink_colour = float((rgb * alpha).sum() / (3 * weight))
+    paper = 1.0 if ink_colour < 0.5 else 0.0
+    return rgb * alpha + paper * (1.0 - alpha)
+
+
+def shrink(a: np.ndarray, side: int) -> np.ndarray:
+    """Area-average an array so its longer side is `side` (thin strokes fade, they do not vanish)."""
+    f = side / max(a.shape[:2])
+    size = (max(1, round(a.shape[1] * f)), max(1, round(a.shape[0] * f)))
+    if a.dtype == bool:
+        a = a.astype(np.uint8) * 255
+    elif a.dtype not in (np.uint8, np.uint16, np.float32):
+        a = a.astype(np.float32)
+    return cv2.resize(a, size, interpolation=cv2.INTER_AREA)
 
 
 def load_gray(image: ImageLike) -> np.ndarray:
-    """Path, PIL image or array (H, W), (H, W, 3) or (H, W, 4) -> (H, W) float32 in 0..1.
-
-    Transparent pixels count as white paper, so a canvas export with an alpha channel
-    reads as dark ink on light paper.
-    """
-    if isinstance(image, (str, Path)):
-        try:
-            with Image.open(image) as im:
-                im.load()
-                image = im.copy()
-        except (OSError, UnidentifiedImageError) as e:
-            raise InputError(f"cannot read image file {image}: {e}; expected PNG, JPEG or another PIL format") from e
-    if isinstance(image, Image.Image):
-        if image.width * image.height > MAX_PIXELS:
-            raise InputError(f"image is {image.width}x{image.height}; at most {MAX_PIXELS:,} pixels are accepted")
-        image.thumbnail((WORK_SIDE * 4, WORK_SIDE * 4))
-        image = np.asarray(image.convert("RGBA") if image.mode in ("P", "LA", "PA") else image)
-    if not isinstance(image, np.ndarray):
-        raise InputError(f"image must be a numpy array, PIL image or path, got {type(image).__name__}")
-    a = image
-    if a.size > MAX_PIXELS * 4:
-        raise InputError(f"image array of shape {a.shape} is too large; at most {MAX_PIXELS:,} pixels are accepted")
-    if a.ndim == 3 and a.shape[2] == 1:
-        a = a[:, :, 0]
-    if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[2] not in (3, 4)) or min(a.shape[:2]) < 2:
-        raise InputError(f"image has shape {a.shape}; expected (H, W), (H, W, 3) or (H, W, 4) with H, W >= 2")
-    if a.dtype == bool:
-        a = a.astype(np.float32)
-    elif np.issubdtype(a.dtype, np.integer):
-        a = a.astype(np.float32) / (255.0 if a.max(initial=0) <= 255 else float(np.iinfo(a.dtype).max))
-    elif np.issubdtype(a.dtype, np.floating):
-        a = a.astype(np.float32)
-        if not np.isfinite(a).all():
-            raise InputError("image contains NaN or infinite values")
-        if a.max(initial=0) > 1.0:
-            a = a / 255.0
-    else:
-        raise InputError(f"image dtype {a.dtype} is not supported; expected uint8, integer, float or bool")
+    """Path, PIL image or array -> (H, W) float32 in 0..1, at most WORK_SIDE on its longer side."""
+    a = as_array(image, WORK_SIDE * 2)
+    if max(a.shape[:2]) > 2 * WORK_SIDE:  # shrink before the float copies
+        a = shrink(a, 2 * WORK_SIDE)
+    a = to_unit(a)
     if a.ndim == 3:
-        rgb = a[:, :, :3] @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
         if a.shape[2] == 4:
-            alpha = a[:, :, 3]
-            rgb = rgb * alpha + (1.0 - alpha)  # composite over white paper
-        a = rgb
+            a = flatten_alpha(a)
+        a = a[:, :, :3] @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
     if max(a.shape) > WORK_SIDE:
         f = WORK_SIDE / max(a.shape)
         a = np.asarray(Image.fromarray(a).resize((max(1, round(a.shape[1] * f)), max(1, round(a.shape[0] * f))), Image.BOX))
@@ -76,35 +144,13 @@ def load_gray(image: ImageLike) -> np.ndarray:
 
 
 def load_rgb(image: ImageLike) -> np.ndarray:
-    """Path, PIL image or array -> (H, W, 3) uint8 RGB at full resolution (for photos of many digits)."""
-    if isinstance(image, (str, Path)):
-        try:
-            with Image.open(image) as im:
-                if im.width * im.height > MAX_PIXELS:
-                    raise InputError(f"image is {im.width}x{im.height}; at most {MAX_PIXELS:,} pixels are accepted")
-                image = im.convert("RGB")
-        except (OSError, UnidentifiedImageError) as e:
-            raise InputError(f"cannot read image file {image}: {e}; expected PNG, JPEG or another PIL format") from e
-    if isinstance(image, Image.Image):
-        if image.width * image.height > MAX_PIXELS:
-            raise InputError(f"image is {image.width}x{image.height}; at most {MAX_PIXELS:,} pixels are accepted")
-        return np.asarray(image.convert("RGB"))
-    if not isinstance(image, np.ndarray):
-        raise InputError(f"image must be a numpy array, PIL image or path, got {type(image).__name__}")
-    a = image[..., 0] if image.ndim == 3 and image.shape[2] == 1 else image
-    if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[2] not in (3, 4)) or min(a.shape[:2]) < 2:
-        raise InputError(f"image has shape {image.shape}; expected (H, W), (H, W, 3) or (H, W, 4)")
-    if a.shape[0] * a.shape[1] > MAX_PIXELS:
-        raise InputError(f"image array of shape {image.shape} is too large; at most {MAX_PIXELS:,} pixels are accepted")
-    if a.dtype != np.uint8:
-        if not (a.dtype == bool or np.issubdtype(a.dtype, np.integer) or np.issubdtype(a.dtype, np.floating)):
-            raise InputError(f"image dtype {a.dtype} is not supported; expected uint8, integer, float or bool")
-        f = a.astype(np.float32)
-        if not np.isfinite(f).all():
-            raise InputError("image contains NaN or infinite values")
-        if a.dtype == bool or (np.issubdtype(a.dtype, np.floating) and f.max(initial=0) <= 1.0):
-            f = f * 255.0
-        a = np.clip(f + 0.5, 0, 255).astype(np.uint8)
+    """Path, PIL image or array -> (H, W, 3) uint8 RGB (for photos of many digits; files decode at about DECODE_SIDE)."""
+    a = as_array(image)
+    if a.dtype != np.uint8 or a.ndim == 3 and a.shape[2] == 4:
+        f = to_unit(a)
+        if f.ndim == 3 and f.shape[2] == 4:
+            f = flatten_alpha(f)
+        a = np.clip(f * 255.0 + 0.5, 0, 255).astype(np.uint8)
     if a.ndim == 2:
         a = np.repeat(a[..., None], 3, axis=2)
     return np.ascontiguousarray(a[..., :3])

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 MODALITIES = ("image", "strokes", "audio")
+OOD_TOP = 3  # sorted log-probabilities the out-of-distribution check reads beside the embedding
 
 
 @dataclass(frozen=True)
@@ -124,8 +125,12 @@ class AudioEncoder(nn.Module):
 class FusionHead(nn.Module):
     """Any non-empty subset of modalities -> fused logits.
 
-    fused = sum over present m of log_softmax(logits_m / T_m)  +  correction(embeddings, mask)
-    The correction's last layer starts at zero, so an untrained head is exact late fusion.
+    fused = sum over present m of w_m * log_softmax(logits_m / T_m)  +  correction(embeddings, mask)
+    w_m = subset_weight[subset, m] * 2 * sigmoid(gate(embeddings, mask))_m: how much branch m counts,
+    per modality subset and per item. Image and strokes from one drawing (the Draw tab) are two views
+    of the same pen path, not independent evidence, so the head learns how much each adds.
+    The weights start at 1 and the correction at zero, so an untrained head is exact late fusion;
+    checkpoints saved before the weights existed load as that (see _load_from_state_dict).
     """
 
     def __init__(self, d: ModelDimensions):
@@ -138,17 +143,92 @@ class FusionHead(nn.Module):
         )
         nn.init.zeros_(self.correction[-1].weight)
         nn.init.zeros_(self.correction[-1].bias)
+        self.subset_weight = nn.Parameter(torch.ones(2**k, k))  # row: the mask read as bits (image 1, strokes 2, audio 4)
+        self.gate = nn.Linear(k * d.embed + k, k)
+        nn.init.zeros_(self.gate.weight)
+        nn.init.zeros_(self.gate.bias)
 
     def forward(self, embeds: list[torch.Tensor], logits: list[torch.Tensor], mask: torch.Tensor) -> torch.Tensor:
         """embeds, logits: one (B, .) tensor per modality (zeros where absent); mask (B, 3) float."""
         temps = self.log_temp.exp()
-        base = sum(mask[:, i : i + 1] * F.log_softmax(logits[i] / temps[i], dim=1) for i in range(len(logits)))
         z = torch.cat([mask[:, i : i + 1] * self.norm[i](e) for i, e in enumerate(embeds)] + [mask], dim=1)
+        bits = (mask * (2 ** torch.arange(mask.shape[1]))).sum(1).long()
+        w = mask * self.subset_weight[bits] * 2 * torch.sigmoid(self.gate(z))
+        base = sum(w[:, i : i + 1] * F.log_softmax(logits[i] / temps[i], dim=1) for i in range(len(logits)))
         return base + self.correction(z)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # a head saved before the per-subset and per-item weights existed: weights 1, i.e. what it computed
+        for name, p in (("subset_weight", self.subset_weight), ("gate.weight", self.gate.weight), ("gate.bias", self.gate.bias)):
+            if prefix + "log_temp" in state_dict and prefix + name not in state_dict:
+                state_dict[prefix + name] = torch.ones_like(p) if name == "subset_weight" else torch.zeros_like(p)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+
+def fusion_inputs(
+    n: int, parts: dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor]], d: ModelDimensions
+) -> tuple[list[torch.Tensor], list[torch.Tensor], torch.Tensor]:
+    """The one place fused inputs are built: which items have which modality, and what the fusion head takes.
+
+    parts: modality -> (rows (k,) long, embeddings (k, embed), logits (k, classes)) for the k items of
+    the batch of `n` that have that modality. Returns one (n, embed) and one (n, classes) tensor per
+    modality in MODALITIES order (zeros where absent) and the (n, 3) float presence mask.
+    """
+    embeds, logits = [], []
+    mask = torch.zeros(n, len(MODALITIES))
+    for i, m in enumerate(MODALITIES):
+        e = torch.zeros(n, d.embed)
+        lg = torch.zeros(n, d.n_classes)
+        if m in parts:
+            rows, pe, pl = parts[m]
+            e[rows], lg[rows] = pe, pl
+            mask[rows, i] = 1.0
+        embeds.append(e)
+        logits.append(lg)
+    return embeds, logits, mask
+
+
+class Calibration(nn.Module):
+    """What makes confidence honest, fitted after training on validation data (core/calibrate.py).
+
+    - `log_temp` (3,): one temperature per branch, so a single-modality answer is that branch's
+      calibrated probability (fusion never sharpens one input);
+    - `log_temp_fused` (2**3,): one temperature per modality subset (indexed by the mask as a bit
+      pattern) for fused answers;
+    - `ood`: per branch, a small classifier on the embedding and the branch's sorted log-probabilities
+      that says whether the input looks like a digit of that modality at all (noise, scribbles,
+      blobs, letters and printed text do not);
+    - `threshold`: the default "sure" threshold on the final confidence, chosen on validation data.
+    An unfitted Calibration is the identity (temperature 1, every input in distribution, threshold 0).
+    """
+
+    def __init__(self, d: ModelDimensions):
+        super().__init__()
+        k = len(MODALITIES)
+        self.register_buffer("log_temp", torch.zeros(k))
+        self.register_buffer("log_temp_fused", torch.zeros(2**k))
+        self.register_buffer("threshold", torch.zeros(()))
+        self.register_buffer("fitted", torch.zeros((), dtype=torch.bool))
+        self.ood = nn.ModuleList(
+            [nn.Sequential(nn.Linear(d.embed + OOD_TOP, d.fusion_hidden // 2), nn.ReLU(), nn.Linear(d.fusion_hidden // 2, 1))
+             for _ in range(k)]
+        )  # fmt: skip
+
+    @staticmethod
+    def ood_features(embed: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+        """(B, embed), (B, classes) -> (B, embed + OOD_TOP): the embedding and the top log-probabilities."""
+        top = torch.log_softmax(logits, dim=1).sort(dim=1, descending=True).values[:, :OOD_TOP]
+        return torch.cat([embed, top], dim=1)
+
+    def in_distribution(self, i: int, embed: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+        """Branch i's probability (B,) that its input is a digit at all; 1 when not fitted."""
+        if not bool(self.fitted):
+            return torch.ones(embed.shape[0])
+        return torch.sigmoid(self.ood[i](self.ood_features(embed, logits))[:, 0])
 
 
 class DigitNet(nn.Module):
-    """Encoders, per-modality classifiers and the fusion head."""
+    """Encoders, per-modality classifiers, the fusion head and the calibration."""
 
     def __init__(self, d: ModelDimensions):
         super().__init__()
@@ -158,6 +238,7 @@ class DigitNet(nn.Module):
         self.audio = AudioEncoder(d)
         self.heads = nn.ModuleDict({m: nn.Linear(d.embed, d.n_classes) for m in MODALITIES})
         self.fusion = FusionHead(d)
+        self.calibration = Calibration(d)
 
     def encode(self, modality: str, x: torch.Tensor) -> torch.Tensor:
         return getattr(self, modality)(x)
@@ -169,32 +250,21 @@ class DigitNet(nn.Module):
         audio: torch.Tensor | None = None,
         mask: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
-        """Any non-empty subset of inputs (same batch size) -> {"fused", "embedding", and one
-        logits tensor per given modality}. `mask` (B, 3) additionally drops modalities per item."""
-        inputs = dict(zip(MODALITIES, (image, strokes, audio)))
-        given = [m for m in MODALITIES if inputs[m] is not None]
-        if not given:
+        """Any non-empty subset of inputs (same batch size) -> {"fused": logits, and one logits tensor
+        per given modality}. `mask` (B, 3) additionally drops modalities per item."""
+        inputs = {m: x for m, x in zip(MODALITIES, (image, strokes, audio)) if x is not None}
+        if not inputs:
             raise ValueError("DigitNet needs at least one of image, strokes, audio")
-        batch = inputs[given[0]].shape[0]
-        ref = inputs[given[0]]
-        out: dict[str, torch.Tensor] = {}
-        embeds, logits = [], []
-        present = torch.zeros(batch, len(MODALITIES), device=ref.device)
-        for i, m in enumerate(MODALITIES):
-            if inputs[m] is None:
-                embeds.append(torch.zeros(batch, self.dims.embed, device=ref.device))
-                logits.append(torch.zeros(batch, self.dims.n_classes, device=ref.device))
-                continue
-            e = self.encode(m, inputs[m])
-            lg = self.heads[m](e)
-            out[m] = lg
-            embeds.append(e)
-            logits.append(lg)
-            present[:, i] = 1.0
+        n = next(iter(inputs.values())).shape[0]
+        out, parts = {}, {}
+        for m, x in inputs.items():
+            e = self.encode(m, x)
+            out[m] = self.heads[m](e)
+            parts[m] = (torch.arange(n), e, out[m])
+        embeds, logits, present = fusion_inputs(n, parts, self.dims)
         if mask is not None:
             present = present * mask
         out["fused"] = self.fusion(embeds, logits, present)
-        out["embedding"] = torch.cat([present[:, i : i + 1] * e for i, e in enumerate(embeds)], dim=1)
         return out
 
 

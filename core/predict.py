@@ -27,9 +27,9 @@ def modality_of(path: Path) -> str:
     return "image"
 
 
-def format_prediction(name: str, p, modality: str, threshold: float = 0.0) -> str:
+def format_prediction(name: str, p, modality: str) -> str:
     top = ", ".join(f"{d}:{q:.3f}" for d, q in p.top(3))
-    label = p.label if p.confidence >= threshold else "not-sure"
+    label = p.label if p.sure else "not-sure"
     return f"{name}\t{modality}\t{label}\t{p.confidence:.4f}\t[{top}]"
 
 
@@ -39,13 +39,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--fuse", action="store_true", help="treat the files as one digit seen through several modalities")
     ap.add_argument("--checkpoints", default=None, help="checkpoint directory (default: checkpoints/)")
     ap.add_argument(
-        "--threshold", type=float, default=0.0, help="answer not-sure below this confidence (default: 0, always answer)"
+        "--threshold",
+        type=float,
+        default=None,
+        help="answer not-sure below this confidence (default: the checkpoint's, chosen on validation data; 0 always answers)",
     )
     args = ap.parse_args(argv)
     try:
         from core.recognizer import Recognizer
 
-        r = Recognizer.load(args.checkpoints)
+        r = Recognizer.load(args.checkpoints, threshold=args.threshold)
         if args.fuse:
             kw = {}
             for f in args.files:
@@ -55,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
                 kw[m] = f
             p = r.predict(**kw)
             votes = " ".join(f"{m}={int(q.argmax())}" for m, q in p.by_modality.items())
-            label = p.label if p.confidence >= args.threshold else "not-sure"
+            label = p.label if p.sure else "not-sure"
             print(f"fused\t{label}\t{p.confidence:.4f}\t{votes}")
             return 0
         for f in args.files:
@@ -63,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
             if not f.is_file():
                 raise InputError(f"{f}: no such file")
             p = r.predict(**{m: f})
-            print(format_prediction(str(f), p, m, args.threshold), flush=True)
+            print(format_prediction(str(f), p, m), flush=True)
     except (InputError, DataError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from core.errors import InputError
 from core.image import to_mnist
 
 MAX_SIDE = 1600  # photos are shrunk to this side before segmentation (px)
@@ -30,6 +31,7 @@ SPLIT_ASPECT = 1.4  # width / height above this is probably touching digits
 FRAGMENT = 0.5  # a piece shorter than this fraction of a typical digit is part of one, or dust
 DIGIT_ASPECT = 0.7  # typical width / height of one handwritten digit
 CROP_PAD = 0.15  # padding around a box before normalizing, fraction of its height
+MIN_SIDE = 8  # px: a smaller picture holds no readable digit
 
 
 @dataclass
@@ -40,6 +42,7 @@ class Digit:
     line: int  # 0 = top line
     probs: np.ndarray | None = field(default=None, repr=False)  # (10,) image-branch probabilities
     crop: np.ndarray | None = field(default=None, repr=False)  # (28, 28) uint8, what the CNN saw
+    sure: bool = True  # confidence >= the recognizer's threshold
 
 
 @dataclass
@@ -57,7 +60,7 @@ def to_gray_u8(image: np.ndarray) -> tuple[np.ndarray, float]:
     scale = 1.0
     if max(a.shape) > MAX_SIDE:
         scale = MAX_SIDE / max(a.shape)
-        a = cv2.resize(a, (round(a.shape[1] * scale), round(a.shape[0] * scale)), interpolation=cv2.INTER_AREA)
+        a = cv2.resize(a, (max(1, round(a.shape[1] * scale)), max(1, round(a.shape[0] * scale))), interpolation=cv2.INTER_AREA)
     return a, 1.0 / scale
 
 
@@ -166,10 +169,21 @@ def crop_digit(mask: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
 
 
 def segment(image: np.ndarray) -> tuple[list[list[tuple[int, int, int, int]]], list[np.ndarray]]:
-    """Photo -> (lines of boxes in input pixels, 28x28 crops in the same order)."""
+    """Photo -> (lines of boxes in input pixels, 28x28 crops in the same order). A box whose crop
+    normalizes to nothing (a speck, a sliver) is skipped, never an error."""
     gray, back = to_gray_u8(image)
+    if min(gray.shape) < MIN_SIDE:
+        return [], []
     mask = ink_mask(gray)
-    lines = find_digits(mask)
-    crops = [crop_digit(mask, b) for line in lines for b in line]
-    scaled = [[tuple(int(round(v * back)) for v in b) for b in line] for line in lines]
-    return scaled, crops
+    lines, crops = [], []
+    for line in find_digits(mask):
+        kept = []
+        for b in line:
+            try:
+                crops.append(crop_digit(mask, b))
+            except InputError:
+                continue
+            kept.append(tuple(int(round(v * back)) for v in b))
+        if kept:
+            lines.append(kept)
+    return lines, crops

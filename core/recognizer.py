@@ -2,12 +2,13 @@
 
 from core import Recognizer
 r = Recognizer.load()
-p = r.predict(image="seven.png", strokes=[[(10, 20), (30, 40)]], audio="seven.wav")
+p = r.predict(image=Path("seven.png"), strokes=[[(10, 20), (30, 40)]], audio=Path("seven.wav"))
 p.label, p.confidence, p.probs, p.by_modality
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,17 +20,22 @@ from core import audio as A
 from core import checkpoint, reading
 from core import image as I
 from core import strokes as S
-from core.errors import InputError
-from core.model import MODALITIES, DigitNet
+from core.errors import DataError, InputError
+from core.model import MODALITIES, DigitNet, fusion_inputs
+
+log = logging.getLogger(__name__)
+MAX_BATCH = 10_000  # items per predict_batch call: bounds one call's memory (10k images are ~30 MB)
 
 
 @dataclass
 class Prediction:
     label: int  # 0-9
-    confidence: float  # probability of `label`
-    probs: np.ndarray  # (10,) fused probabilities, sum to 1
-    by_modality: dict[str, np.ndarray]  # each given modality's own (10,) probabilities
+    confidence: float  # probability that the input is the digit `label`: calibrated, times `is_digit`
+    probs: np.ndarray  # (10,) calibrated probabilities of each digit, given that it is a digit; sum to 1
+    by_modality: dict[str, np.ndarray]  # each given modality's own calibrated (10,) probabilities
     seen: dict[str, np.ndarray] = field(default_factory=dict, repr=False)  # what each branch saw
+    sure: bool = True  # confidence >= the recognizer's threshold
+    is_digit: float = 1.0  # how much every input looks like a digit of its modality at all (out-of-distribution check)
 
     def top(self, k: int = 3) -> list[tuple[int, float]]:
         order = np.argsort(-self.probs)[:k]
@@ -38,14 +44,27 @@ class Prediction:
 
 def preprocess(modality: str, value, sample_rate: int | None = None) -> np.ndarray:
     """One raw input -> the array its encoder takes: (28, 28) uint8 image, (800,) float32 stroke
-    vector (see strokes.strokes_to_input) or (40, 48) float32 log-mel."""
-    if modality == "image":
-        return I.to_mnist(value)
-    if modality == "strokes":
-        return S.strokes_to_input(value, y_down=True)
-    if modality == "audio":
-        return A.audio_features(value, sample_rate)
-    raise ValueError(f"unknown modality {modality!r}; expected one of {MODALITIES}")
+    vector (see strokes.strokes_to_input) or (40, 48) float32 log-mel.
+
+    The error contract lives here: whatever goes wrong reading a stranger's input comes out as
+    InputError (unexpected failures are logged with their traceback first)."""
+    try:
+        if modality == "image":
+            return I.to_mnist(value)
+        if modality == "strokes":
+            return S.strokes_to_input(value, y_down=True)
+        if modality == "audio":
+            return A.audio_features(value, sample_rate)
+    except (InputError, DataError):
+        raise
+    except RecursionError:
+        raise InputError(f"the {modality} input is nested too deeply to read") from None
+    except MemoryError:
+        raise InputError(f"the {modality} input is too large to read") from None
+    except Exception as e:  # noqa: BLE001 - a decoder's own exception types must not reach the caller
+        log.warning("unexpected %s reading a %s input", type(e).__name__, modality, exc_info=True)
+        raise InputError(f"the {modality} input cannot be read ({type(e).__name__}); see README for accepted inputs") from None
+    raise InputError(f"unknown modality {modality!r}; expected one of {MODALITIES}")
 
 
 def to_tensor(modality: str, arrays: Sequence[np.ndarray]) -> torch.Tensor:
@@ -53,22 +72,33 @@ def to_tensor(modality: str, arrays: Sequence[np.ndarray]) -> torch.Tensor:
     return x.float() / 255.0 if modality == "image" else x.float()
 
 
+def check_threshold(threshold: float) -> float:
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0.0 <= threshold <= 1.0:
+        raise InputError(f"threshold {threshold!r} is not valid; expected a number from 0 to 1")
+    return float(threshold)
+
+
 class Recognizer:
     """A loaded checkpoint. Inference holds no state between calls, so one instance serves many threads."""
 
-    def __init__(self, model: DigitNet, card: dict):
+    def __init__(self, model: DigitNet, card: dict, threshold: float | None = None):
         self.model = model.eval()
         self.card = card
+        default = float(self.model.calibration.threshold)
+        self.threshold = default if threshold is None else check_threshold(threshold)
 
     @classmethod
-    def load(cls, path: str | Path | None = None) -> Recognizer:
-        """checkpoints/ by default; or a directory or digits.pt path. Verifies sha256 and version."""
+    def load(cls, path: str | Path | None = None, threshold: float | None = None) -> Recognizer:
+        """checkpoints/ by default; or a directory or digits.pt path. Verifies sha256, the model card and
+        the version. `threshold`: answers below this confidence are "not sure" (default: the one chosen
+        on validation data at training time, `model.calibration.threshold`)."""
         model, card = checkpoint.load(path)
-        return cls(model, card)
+        return cls(model, card, threshold)
 
     def predict(self, image=None, strokes=None, audio=None, sample_rate: int | None = None) -> Prediction:
-        """Any non-empty subset of image (array, PIL image or path), strokes (list of strokes, canvas
-        pixels, y down) and audio (1-D array with `sample_rate`, or a path) -> Prediction."""
+        """Any non-empty subset of image (array, PIL image or pathlib.Path), strokes (list of strokes in
+        canvas pixels, y down, or their JSON text) and audio (1-D array with `sample_rate`, or a
+        pathlib.Path) -> Prediction. A plain str is never opened as a file."""
         return self.predict_batch(
             images=None if image is None else [image],
             strokes=None if strokes is None else [strokes],
@@ -89,53 +119,71 @@ class Recognizer:
         if len(n) != 1:
             raise InputError(f"predict_batch: lists differ in length {sorted(n)}; expected one entry per item")
         n = n.pop()
+        if n > MAX_BATCH:
+            raise InputError(f"predict_batch got {n} items; at most {MAX_BATCH} per call")
         seen = {m: [None if x is None else preprocess(m, x, sample_rate) for x in v] for m, v in given.items()}
-        mask = torch.zeros(n, len(MODALITIES))
-        for i, m in enumerate(MODALITIES):
-            if m in seen:
-                mask[:, i] = torch.tensor([x is not None for x in seen[m]], dtype=torch.float32)
-        if (mask.sum(1) == 0).any():
+        if any(all(seen[m][k] is None for m in seen) for k in range(n)):
             raise InputError("an item has no input at all: give an image, strokes or audio for each")
-        d = self.model.dims
-        embeds = [torch.zeros(n, d.embed) for _ in MODALITIES]
-        logits = [torch.zeros(n, d.n_classes) for _ in MODALITIES]
+        cal = self.model.calibration
+        parts, is_digit = {}, torch.ones(n)
         with torch.inference_mode():
             for i, m in enumerate(MODALITIES):
-                rows = [k for k in range(n) if mask[k, i]]
+                rows = [k for k in range(n) if m in seen and seen[m][k] is not None]
                 if rows:
                     e = self.model.encode(m, to_tensor(m, [seen[m][k] for k in rows]))
-                    embeds[i][rows] = e
-                    logits[i][rows] = self.model.heads[m](e)
-            fused = torch.softmax(self.model.fusion(embeds, logits, mask), dim=1).numpy()
-            single = [torch.softmax(lg, dim=1).numpy() for lg in logits]
+                    lg = self.model.heads[m](e)
+                    parts[m] = (torch.tensor(rows), e, lg)
+                    is_digit[rows] = torch.minimum(is_digit[rows], cal.in_distribution(i, e, lg))
+            embeds, logits, mask = fusion_inputs(n, parts, self.model.dims)
+            fused = self.model.fusion(embeds, logits, mask)
+            single = [torch.softmax(lg / t, dim=1).numpy() for lg, t in zip(logits, cal.log_temp.exp())]
         out = []
         for k in range(n):
-            probs = fused[k].astype(np.float64)
+            present = [i for i in range(len(MODALITIES)) if mask[k, i] > 0]
+            if len(present) == 1:  # one input: that branch's calibrated probability, never sharpened by fusion
+                probs = single[present[0]][k].astype(np.float64)
+            else:
+                t = float(cal.log_temp_fused[sum(1 << i for i in present)].exp())
+                probs = torch.softmax(fused[k] / t, dim=0).numpy().astype(np.float64)
             probs /= probs.sum()
             label = int(probs.argmax())
+            confidence = float(probs[label] * is_digit[k])
             out.append(
                 Prediction(
                     label=label,
-                    confidence=float(probs[label]),
+                    confidence=confidence,
                     probs=probs,
-                    by_modality={m: single[i][k].astype(np.float64) for i, m in enumerate(MODALITIES) if mask[k, i]},
+                    by_modality={MODALITIES[i]: single[i][k].astype(np.float64) for i in present},
                     seen={m: seen[m][k] for m in seen if seen[m][k] is not None},
+                    sure=confidence >= self.threshold,
+                    is_digit=float(is_digit[k]),
                 )
             )
         return out
 
     def classify_mnist(self, images: Sequence[np.ndarray]) -> np.ndarray:
-        """(n) already-normalized (28, 28) uint8 images -> (n, 10) image-branch probabilities, one forward pass."""
+        """(n) already-normalized (28, 28) uint8 images -> (n, 10) calibrated image-branch probabilities
+        times the image check's in-distribution probability (so rows of non-digits sum to less than 1)."""
         if len(images) == 0:
             return np.zeros((0, self.model.dims.n_classes))
+        cal = self.model.calibration
         with torch.inference_mode():
-            logits = self.model.heads["image"](self.model.encode("image", to_tensor("image", images)))
-            return torch.softmax(logits, dim=1).numpy().astype(np.float64)
+            e = self.model.encode("image", to_tensor("image", images))
+            lg = self.model.heads["image"](e)
+            probs = torch.softmax(lg / cal.log_temp[0].exp(), dim=1) * cal.in_distribution(0, e, lg)[:, None]
+            return probs.numpy().astype(np.float64)
 
     def read(self, image) -> reading.Reading:
-        """A photo of handwritten digits on paper (array, PIL image or path) -> Reading with
-        `.digits` (box, label, confidence; line by line, left to right) and `.text` ("1947\n203")."""
-        rgb = I.load_rgb(image)
+        """A photo of handwritten digits on paper (array, PIL image or pathlib.Path) -> Reading with
+        `.digits` (box, label, confidence; line by line, left to right) and `.text` ("1947\n203").
+        A picture that decodes never raises: no digits gives an empty Reading."""
+        try:
+            rgb = I.load_rgb(image)
+        except InputError:
+            raise
+        except Exception as e:  # noqa: BLE001 - same contract as preprocess
+            log.warning("unexpected %s reading a photo", type(e).__name__, exc_info=True)
+            raise InputError(f"the photo cannot be read ({type(e).__name__})") from None
         lines, crops = reading.segment(rgb)
         probs = self.classify_mnist(crops)
         digits, k = [], 0
@@ -149,6 +197,7 @@ class Recognizer:
                         line=li,
                         probs=probs[k],
                         crop=crops[k],
+                        sure=float(probs[k].max()) >= self.threshold,
                     )
                 )
                 k += 1

@@ -23,12 +23,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from core import limits as L
 from core.errors import InputError
 from core.image import SIZE, to_mnist
 
 N_POINTS = 8  # points per digit, as in pendigits
 SCALE = 100.0  # each axis spans 0..SCALE
-MAX_POINTS = 100_000  # more than any real drawing; guards against pathological input
 FLAT_AXIS = 0.5 * SCALE  # where an axis with no extent (a perfectly straight "1") lands
 PER_SEGMENT = 16  # spline samples between two pendigits points when drawing them back
 RASTER_CANVAS = 112  # px: the path is drawn here first, then reduced the MNIST way
@@ -39,50 +39,97 @@ INPUT_SIZE = 2 * N_POINTS + SIZE * SIZE  # length of the stroke branch's input v
 StrokesLike = Sequence[Sequence[Sequence[float]]] | dict | str | Path
 
 
+def load_strokes_json(text: str | bytes) -> object:
+    """Stroke JSON text -> Python objects, with every bound checked before or while parsing.
+
+    Request data is data: a string is always JSON, never a file name.
+    """
+    if len(text) > L.MAX_STROKE_JSON_BYTES:
+        raise InputError(f"stroke JSON is {len(text):,} bytes; at most {L.MAX_STROKE_JSON_BYTES:,} are accepted")
+    depth, lists = L.json_shape(text)
+    if depth > L.MAX_JSON_DEPTH:
+        raise InputError(
+            f'stroke JSON is nested deeper than {L.MAX_JSON_DEPTH} levels; expected {{"strokes": [[[x, y], ...], ...]}}'
+        )
+    if lists > L.MAX_STROKES + L.MAX_POINTS + 2:  # every stroke and every point is a list
+        raise InputError(f"stroke JSON holds {lists:,} lists; at most {L.MAX_STROKES} strokes of {L.MAX_POINTS:,} points in all")
+    try:
+        return json.loads(text, parse_int=L.parse_number, parse_float=L.parse_number, parse_constant=_no_constant)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise InputError(f"strokes are not valid JSON: {e}") from e
+
+
+def _no_constant(name: str) -> float:
+    raise InputError(f"strokes contain {name}; expected finite numbers")
+
+
+def read_strokes_file(path: Path) -> object:
+    """A stroke JSON file, opened only because the caller passed an explicit pathlib.Path (the CLI does)."""
+    L.check_file_size(path, L.MAX_STROKE_JSON_BYTES, "stroke JSON")
+    try:
+        return load_strokes_json(path.read_bytes())
+    except OSError as e:
+        raise InputError(f"cannot read stroke file {path.name}: {e.strerror or e}") from e
+
+
+def _as_points(i: int, s) -> np.ndarray:
+    """One stroke (a sequence of (x, y) or (x, y, t)) -> float64 (n, 2|3), shape and size checked first."""
+    if isinstance(s, np.ndarray):
+        a = s
+    elif isinstance(s, (list, tuple)):
+        if len(s) > L.MAX_POINTS:
+            raise InputError(f"stroke {i} has {len(s):,} points; at most {L.MAX_POINTS:,} are accepted in all")
+        if any(not isinstance(q, (list, tuple, np.ndarray)) for q in s):
+            raise InputError(f"stroke {i} is not a list of points; expected [[x, y], ...] or [[x, y, t], ...]")
+        a = s
+    else:
+        raise InputError(f"stroke {i} is a {type(s).__name__}; expected a list of points [[x, y], ...]")
+    try:
+        a = np.asarray(a, dtype=np.float64)
+    except (TypeError, ValueError, OverflowError) as e:
+        raise InputError(f"stroke {i} is not a list of numeric points (each [x, y] or [x, y, t])") from e
+    return a
+
+
 def parse_strokes(strokes: StrokesLike) -> list[np.ndarray]:
     """Validate strokes and return them as float64 arrays of shape (n_i, 2), x and y only.
 
-    Accepts a list of strokes, each a sequence of (x, y) or (x, y, t); a dict with a
-    "strokes" key (the canvas JSON); a JSON string; or a path to a JSON file. Strokes of a
-    single point (taps) are dropped when longer strokes exist.
+    Accepts a list of strokes, each a sequence of (x, y) or (x, y, t); a dict with a "strokes"
+    key (the canvas JSON); JSON text (a str or bytes is always JSON, never a file name); or an
+    explicit pathlib.Path to a JSON file. Strokes of a single point (taps) are dropped when
+    longer strokes exist. Every bound in core/limits.py is checked before the work it bounds.
     """
-    if isinstance(strokes, (str, Path)) and not (isinstance(strokes, str) and strokes.lstrip().startswith(("[", "{"))):
-        path = Path(strokes)
-        try:
-            strokes = json.loads(path.read_text())
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise InputError(f"cannot read strokes from {path}: {e}; expected a JSON file of strokes") from e
-    elif isinstance(strokes, str):
-        try:
-            strokes = json.loads(strokes)
-        except json.JSONDecodeError as e:
-            raise InputError(f"strokes are not valid JSON: {e}") from e
+    if isinstance(strokes, Path):
+        strokes = read_strokes_file(strokes)
+    elif isinstance(strokes, (str, bytes)):
+        strokes = load_strokes_json(strokes)
     if isinstance(strokes, dict):
         if "strokes" not in strokes:
-            raise InputError(f"stroke JSON object has keys {sorted(strokes)}; expected a 'strokes' key")
+            raise InputError("stroke JSON object has no 'strokes' key; expected {\"strokes\": [[[x, y], ...], ...]}")
         strokes = strokes["strokes"]
     if isinstance(strokes, np.ndarray) and strokes.ndim == 2:
         strokes = [strokes]
     if not isinstance(strokes, (list, tuple, np.ndarray)):
         raise InputError(f"strokes must be a list of strokes, got {type(strokes).__name__}")
+    if len(strokes) > L.MAX_STROKES:
+        raise InputError(f"{len(strokes):,} strokes given; at most {L.MAX_STROKES} are accepted (empty ones count)")
     if len(strokes) == 0:
         raise InputError("no strokes: the canvas is empty; draw a digit first")
     out = []
     total = 0
     for i, s in enumerate(strokes):
-        try:
-            a = np.asarray(s, dtype=np.float64)
-        except (TypeError, ValueError) as e:
-            raise InputError(f"stroke {i} is not a list of numeric points: {e}") from e
+        a = _as_points(i, s)
         if a.size == 0:
             continue
         if a.ndim != 2 or a.shape[1] not in (2, 3):
             raise InputError(f"stroke {i} has shape {a.shape}; expected (n, 2) points (x, y) or (n, 3) (x, y, t)")
+        total += len(a)
+        if total > L.MAX_POINTS:
+            raise InputError(f"too many points (> {L.MAX_POINTS:,}); expected a handwritten drawing")
         if not np.isfinite(a).all():
             raise InputError(f"stroke {i} contains NaN or infinite coordinates")
-        total += len(a)
-        if total > MAX_POINTS:
-            raise InputError(f"too many points (> {MAX_POINTS}); expected one handwritten digit")
+        if np.abs(a[:, :2]).max() > L.MAX_COORDINATE:
+            raise InputError(f"stroke {i} has coordinates beyond ±{L.MAX_COORDINATE:g}; expected canvas pixels")
         out.append(a[:, :2])
     if not out:
         raise InputError("no strokes: every stroke is empty; draw a digit first")

@@ -1,22 +1,41 @@
 """The web app: draw, speak, both, or photograph digits and watch the model read them.
 
-    python -m demo.app [--host 127.0.0.1] [--port 7860] [--share] [--checkpoints DIR]
+    python -m demo.app [--host 127.0.0.1] [--port 7860] [--share] [--checkpoints DIR] [--threshold P]
 
 The model is loaded once; callbacks only call `core` and turn its answers into pictures.
 Named API endpoints (see README): /predict_image, /predict_strokes, /predict_speech,
 /predict_multimodal, /read_photo.
+
+Every endpoint is reachable by strangers once the app listens on a network (`--host 0.0.0.0`,
+`--share`), so requests are treated as hostile:
+- request data is data: stroke text is always JSON, never a file name; the only files opened are
+  the upload components' files, which Gradio accepts only from its own upload folder, and they
+  become `pathlib.Path` here (the one place a path is trusted) before `core` opens them;
+- cost is bounded before work: uploads by `MAX_UPLOAD_BYTES` (Gradio's `max_file_size`), every
+  other request body by `MAX_BODY_BYTES` (`RequestGuard`, below), and `core` enforces its own
+  limits on pixels, samples and stroke JSON (`core/limits.py`); uploads are deleted after
+  `DELETE_CACHE`;
+- one error contract: endpoints answer `{"error": "..."}` with no server paths in it, tabs
+  show one line.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
+import re
 from pathlib import Path
 
+import cv2
 import gradio as gr
 import numpy as np
+from gradio.data_classes import ListFiles
+from starlette.middleware import Middleware
 
 from core import DataError, InputError, Recognizer
+from core import image as I
+from core import limits as L
 from core import strokes as S
 from core.recognizer import Prediction
 from demo import render
@@ -28,54 +47,242 @@ DOCS = REPO / "docs"
 HINT_EMPTY = "✏️ Draw a digit on the canvas — it is read each time you lift the pen."
 HINT_AUDIO = "🎙️ Record or upload one spoken digit (zero to nine)."
 
+# A phone photo of a page is 2-6 MB as JPEG, 30 s of speech is under 6 MB even as 48 kHz stereo
+# 16-bit WAV (webm/ogg/mp3: well under 1 MB); anything larger is refused while it streams in.
+MAX_UPLOAD_BYTES = 10 * 1024 * 1024
+MULTIPART_OVERHEAD = 64 * 1024  # boundaries and part headers around the one file of an upload
+# Every other request is JSON: at most a stroke text at core's own limit (escaped once more
+# inside the request) plus the canvas raster and the envelope.
+MAX_BODY_BYTES = 2 * L.MAX_STROKE_JSON_BYTES
+# Every 5 minutes, delete uploads and results older than 15 minutes: strangers' files do not
+# linger on the server (and all of them go when it stops).
+DELETE_CACHE = (300, 900)
+DISPLAY_SIDE = 1600  # px: the annotated photo is shown at most this large (encoding a 24 MP picture costs seconds)
+MESSAGE_CHARS = 300  # one line on the page or in {"error": ...}
+
 CSS = """
 .big-digit { font-size: 96px; font-weight: 700; line-height: 1; text-align: center; }
+.big-digit.not-sure { opacity: 0.35; }
 .big-conf { text-align: center; opacity: 0.75; }
 .msg { min-height: 1.5em; }
 """
 
 
-def big(p: Prediction | None, threshold: float = 0.0) -> str:
-    """The large answer; below `threshold` (--threshold) it says "not sure" and shows the best guess."""
+# ---------------------------------------------------------------- request guard
+
+
+class RequestGuard:
+    """Pure ASGI middleware: bounds every request body before the app reads it.
+
+    - multipart bodies (file uploads) may be MAX_UPLOAD_BYTES plus part headers; Gradio's
+      `max_file_size` checks each file too, this bounds the whole body;
+    - any other body (JSON for /queue/join, /call/..., ...) at most MAX_BODY_BYTES; it is read
+      here, then a JSON body that names a FileData by URL is refused: Gradio would download it,
+      and this server fetches nothing on a stranger's behalf (files come through /upload).
+    A declared Content-Length over the limit is refused unread; bytes are counted as they stream
+    in too, so a chunked body cannot exceed it either. Refusals are `{"error": "..."}` with 413/400.
+    """
+
+    def __init__(self, app, max_body: int = MAX_BODY_BYTES, max_upload: int = MAX_UPLOAD_BYTES + MULTIPART_OVERHEAD):
+        self.app = app
+        self.max_body = max_body
+        self.max_upload = max_upload
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+            return await self.app(scope, receive, send)
+        headers = dict(scope.get("headers") or [])
+        multipart = headers.get(b"content-type", b"").lower().startswith(b"multipart/")
+        limit = self.max_upload if multipart else self.max_body
+        declared = headers.get(b"content-length")
+        if declared is not None:
+            if not declared.strip().isdigit():
+                return await refuse(send, 400, "Content-Length is not a number")
+            if int(declared) > limit:
+                return await refuse(send, 413, too_large(int(declared), limit))
+        if multipart:
+            return await self._stream(scope, receive, send, limit)
+        body = bytearray()
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            body += message.get("body", b"")
+            if len(body) > limit:
+                return await refuse(send, 413, too_large(len(body), limit, "at least "))
+            if not message.get("more_body"):
+                break
+        if headers.get(b"content-type", b"").lower().startswith(b"application/json") and body:
+            reason = remote_file_reason(bytes(body))
+            if reason:
+                return await refuse(send, 400, reason)
+        replayed = False
+
+        async def replay():
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": bytes(body), "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _stream(self, scope, receive, send, limit: int):
+        received, started = 0, False
+
+        async def counted():
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise _TooLarge
+            return message
+
+        async def watched(message):
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counted, watched)
+        except _TooLarge:
+            if not started:
+                await refuse(send, 413, too_large(received, limit, "at least "))
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def too_large(size: int, limit: int, prefix: str = "") -> str:
+    return f"request body is {prefix}{size:,} bytes; at most {limit:,} are accepted"
+
+
+async def refuse(send, status: int, message: str) -> None:
+    body = json.dumps({"error": message}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), (b"connection", b"close")]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def remote_file_reason(body: bytes) -> str | None:
+    """Why a JSON request body is refused, or None. Numbers are not converted (no cost for
+    400-digit integers); nesting too deep for the parser is refused here, not passed on."""
+    try:
+        data = json.loads(body, parse_int=len, parse_float=len, parse_constant=len)
+    except RecursionError:
+        return "request JSON is nested too deeply"
+    except ValueError:
+        return "request body is not valid JSON"
+    stack = [data]
+    while stack:
+        x = stack.pop()
+        if isinstance(x, dict):
+            meta = x.get("meta")
+            path = x.get("path")
+            if isinstance(meta, dict) and meta.get("_type") == "gradio.FileData" and isinstance(path, str):
+                if re.match(r"\s*[a-z][a-z0-9+.-]*://", path, re.IGNORECASE):
+                    return "file inputs must be uploaded first (gradio_client's handle_file does it); URLs are not fetched"
+            stack.extend(x.values())
+        elif isinstance(x, list):
+            stack.extend(x)
+    return None
+
+
+# ---------------------------------------------------------------- answers
+
+
+def big(p: Prediction | None) -> str:
+    """The large answer; when the recognizer is not sure (`p.sure`) it says so and shows the guess faded."""
     if p is None:
         return "<div class='big-digit'>·</div><div class='big-conf'>&nbsp;</div>"
-    if p.confidence < threshold:
+    if not p.sure:
         guess = f"not sure — best guess {p.label} ({100 * p.confidence:.0f}%)"
-        return f"<div class='big-digit'>?</div><div class='big-conf'>{guess}</div>"
+        return f"<div class='big-digit not-sure'>{p.label}</div><div class='big-conf'>{guess}</div>"
     return f"<div class='big-digit'>{p.label}</div><div class='big-conf'>{100 * p.confidence:.1f}% sure</div>"
 
 
-def friendly(e: Exception) -> str:
-    """Any failure -> one line for the page; unexpected ones are logged with their traceback."""
+_DIRS = re.compile(r"(?<![\w.:/])(?:[A-Za-z]:)?[\\/](?:[^\\/\s'\"]+[\\/])+")
+
+
+def clean(message: str) -> str:
+    """One line with no server folders in it: `/tmp/gradio/ab12/x.png` -> `x.png`."""
+    one = " ".join(_DIRS.sub("", str(message)).split())
+    return one if len(one) <= MESSAGE_CHARS else one[: MESSAGE_CHARS - 1] + "…"
+
+
+def error_text(e: Exception) -> str:
+    """Any failure -> one line without server paths; unexpected ones are logged with their traceback."""
     if isinstance(e, (InputError, DataError)):
-        return f"⚠️ {e}"
+        return clean(str(e))
     log.exception("unexpected error in a callback")
-    return f"⚠️ Something went wrong ({type(e).__name__}); the input could not be read."
+    return f"this input could not be read (internal {type(e).__name__}; the server logged it)"
+
+
+def friendly(e: Exception) -> str:
+    """The one-line message a tab shows."""
+    return f"⚠️ {error_text(e)}"
 
 
 def as_json(p: Prediction) -> dict:
     return {
         "label": p.label,
         "confidence": round(p.confidence, 6),
+        "sure": bool(p.sure),
         "probs": [round(float(x), 6) for x in p.probs],
         "by_modality": {m: [round(float(x), 6) for x in q] for m, q in p.by_modality.items()},
     }
 
 
+def upload(value: str | None) -> Path | None:
+    """An upload component's value -> Path. Gradio hands callbacks only files from its own upload
+    folder (it refuses any other path a client names), so this is the one place a str becomes a
+    file to open; everywhere else request text stays text."""
+    return Path(value) if value else None
+
+
+def fit(image: np.ndarray, side: int = DISPLAY_SIDE) -> np.ndarray:
+    if max(image.shape[:2]) <= side:
+        return image
+    f = side / max(image.shape[:2])
+    return cv2.resize(image, (round(image.shape[1] * f), round(image.shape[0] * f)), interpolation=cv2.INTER_AREA)
+
+
+class PhotoInput(gr.Image):
+    """gr.Image whose callback gets the uploaded file's path unopened: the photo is decoded once,
+    by core, after its header is checked against the pixel limit (gr.Image would decode it first)."""
+
+    is_template = True  # the browser draws it as the gr.Image it is
+
+    def preprocess(self, payload):
+        if payload is not None and payload.path and not (payload.url or "").startswith("data:"):
+            return payload.path
+        return super().preprocess(payload)
+
+
+class UploadInput(gr.File):
+    """gr.File for the JSON endpoints: the callback gets the uploaded file's path (gr.File's own
+    preprocess also leaves an empty temporary file behind on every call, which no cleanup tracks)."""
+
+    is_template = True  # the same component as gr.File for the browser and gradio_client
+
+    def preprocess(self, payload):
+        if payload is None:
+            return None
+        return (payload[0] if isinstance(payload, ListFiles) else payload).path
+
+
 class App:
-    """Callbacks bound to one loaded Recognizer."""
+    """Callbacks bound to one loaded Recognizer (its `threshold` decides what is "sure")."""
 
-    def __init__(self, recognizer: Recognizer, threshold: float = 0.0):
+    def __init__(self, recognizer: Recognizer):
         self.r = recognizer
-        self.threshold = threshold
-
-    def big(self, p: Prediction | None) -> str:
-        return big(p, self.threshold)
 
     # ------------------------------------------------------------------ Draw
     def draw(self, value: str):
         """Canvas JSON -> big digit, fused bars, image bars, stroke bars, 28x28 view, 8-point view, message."""
-        empty = (self.big(None), None, None, None, None, None)
+        empty = (big(None), None, None, None, None, None)
         try:
             strokes, image = parse_canvas(value)
             if not strokes:
@@ -83,7 +290,7 @@ class App:
             p = self.r.predict(image=image, strokes=strokes)
             points, _ = S.unpack(p.seen["strokes"])
             return (
-                self.big(p),
+                big(p),
                 render.probs_dict(p.probs),
                 render.probs_dict(p.by_modality["image"]),
                 render.probs_dict(p.by_modality["strokes"]),
@@ -98,75 +305,83 @@ class App:
     def speak(self, path: str | None):
         """Audio file path -> big digit, bars, spectrogram, message."""
         if not path:
-            return self.big(None), None, None, HINT_AUDIO
+            return big(None), None, None, HINT_AUDIO
         try:
-            p = self.r.predict(audio=path)
-            return self.big(p), render.probs_dict(p.probs), render.spectrogram_view(p.seen["audio"]), ""
+            p = self.r.predict(audio=upload(path))
+            return big(p), render.probs_dict(p.probs), render.spectrogram_view(p.seen["audio"]), ""
         except Exception as e:  # noqa: BLE001
-            return self.big(None), None, None, friendly(e)
+            return big(None), None, None, friendly(e)
 
     # ------------------------------------------------------------------ Draw + Speak
     def both(self, value: str, path: str | None):
         """Canvas + audio -> big digit, fused bars, per-modality bars (image, strokes, audio), votes, message."""
-        empty = (self.big(None), None, None, None, None, "")
+        empty = (big(None), None, None, None, None, "")
         try:
             strokes, image = parse_canvas(value)
             kw = {}
             if strokes:
                 kw.update(image=image, strokes=strokes)
             if path:
-                kw["audio"] = path
+                kw["audio"] = upload(path)
             if not kw:
                 return (*empty, "Draw a digit, say one, or both; the result fuses whatever is there.")
             p = self.r.predict(**kw)
             bars = [render.probs_dict(p.by_modality[m]) if m in p.by_modality else None for m in ("image", "strokes", "audio")]
             votes = " · ".join(f"**{m}** says {int(q.argmax())} ({100 * q.max():.0f}%)" for m, q in p.by_modality.items())
-            return (self.big(p), render.probs_dict(p.probs), *bars, f"Votes: {votes} → fused **{p.label}**", "")
+            return (big(p), render.probs_dict(p.probs), *bars, f"Votes: {votes} → fused **{p.label}**", "")
         except Exception as e:  # noqa: BLE001
             return (*empty, friendly(e))
 
     # ------------------------------------------------------------------ Photo
-    def photo(self, image: np.ndarray | None):
-        """Photo -> annotated photo, number read, message."""
-        if image is None:
+    def photo(self, path: str | None):
+        """Photo file -> annotated photo, number read, message."""
+        if not path:
             return None, "", "📷 Upload or snap a photo of a handwritten number on paper."
         try:
-            reading = self.r.read(image)
+            rgb = I.load_rgb(upload(path))  # header checked against the pixel limit before decoding
+            reading = self.r.read(rgb)
             if not reading.digits:
-                return image, "", "No digits found. Write darker or larger, and fill the frame with the paper."
-            return render.draw_reading(image, reading), reading.text, f"{len(reading.digits)} digit(s) found."
+                return fit(rgb), "", "No digits found. Write darker or larger, and fill the frame with the paper."
+            shown = render.draw_reading(rgb, reading)
+            unsure = sum(not d.sure for d in reading.digits)
+            note = f" ({unsure} not sure, in orange)" if unsure else ""
+            return fit(shown), reading.text, f"{len(reading.digits)} digit(s) found{note}."
         except Exception as e:  # noqa: BLE001
             return None, "", friendly(e)
 
     # ------------------------------------------------------------------ API (JSON in, JSON out)
     def api_image(self, path: str | None) -> dict:
-        return self._api(lambda: as_json(self.r.predict(image=path)), path, "an image file")
+        return self._api(lambda: as_json(self.r.predict(image=upload(path))), path, "an image file")
 
-    def api_strokes(self, strokes_json: str) -> dict:
-        return self._api(lambda: as_json(self.r.predict(strokes=S.parse_strokes(strokes_json))), strokes_json, "stroke JSON")
+    def api_strokes(self, strokes_json: str | None) -> dict:
+        # a str is JSON text for core, never a file name
+        return self._api(lambda: as_json(self.r.predict(strokes=strokes_json)), strokes_json, "stroke JSON")
 
     def api_speech(self, path: str | None) -> dict:
-        return self._api(lambda: as_json(self.r.predict(audio=path)), path, "an audio file")
+        return self._api(lambda: as_json(self.r.predict(audio=upload(path))), path, "an audio file")
 
     def api_multimodal(self, image: str | None, strokes_json: str | None, audio: str | None) -> dict:
         def run():
             kw = {}
             if image:
-                kw["image"] = image
+                kw["image"] = upload(image)
             if strokes_json and strokes_json.strip():
                 kw["strokes"] = strokes_json
             if audio:
-                kw["audio"] = audio
+                kw["audio"] = upload(audio)
             return as_json(self.r.predict(**kw))
 
-        return self._api(run, True, "")
+        return self._api(run, image or (strokes_json or "").strip() or audio, "an image, stroke JSON or audio, or several")
 
     def api_photo(self, path: str | None) -> dict:
         def run():
-            reading = self.r.read(path)
+            reading = self.r.read(upload(path))
             return {
                 "text": reading.text,
-                "digits": [{"box": list(d.box), "label": d.label, "confidence": round(d.confidence, 6)} for d in reading.digits],
+                "digits": [
+                    {"box": list(d.box), "label": d.label, "confidence": round(d.confidence, 6), "sure": bool(d.sure)}
+                    for d in reading.digits
+                ],
             }
 
         return self._api(run, path, "a photo file")
@@ -178,7 +393,7 @@ class App:
         try:
             return fn()
         except Exception as e:  # noqa: BLE001
-            return {"error": friendly(e).removeprefix("⚠️ ")}
+            return {"error": error_text(e)}
 
 
 def model_card_markdown(card: dict) -> str:
@@ -201,9 +416,9 @@ def model_card_markdown(card: dict) -> str:
     return info + "\n\n" + "\n".join(lines)
 
 
-def build_app(recognizer: Recognizer, threshold: float = 0.0) -> gr.Blocks:
-    app = App(recognizer, threshold)
-    with gr.Blocks(title="digits — multimodal digit recognizer") as demo:
+def build_app(recognizer: Recognizer) -> gr.Blocks:
+    app = App(recognizer)
+    with gr.Blocks(title="digits — multimodal digit recognizer", delete_cache=DELETE_CACHE) as demo:
         gr.Markdown("# digits\nRead a digit from your handwriting, your pen strokes or your voice — alone or together.")
         with gr.Tabs():
             with gr.Tab("Draw", id="draw"):
@@ -259,8 +474,12 @@ def build_app(recognizer: Recognizer, threshold: float = 0.0) -> gr.Blocks:
                 mic2.change(app.both, [canvas2, mic2], outs, api_visibility="private")
             with gr.Tab("Photo", id="photo"):
                 with gr.Row():
-                    photo_in = gr.Image(
-                        sources=["upload", "webcam"], type="numpy", label="handwritten number on paper", elem_id="photo-in"
+                    photo_in = PhotoInput(
+                        sources=["upload", "webcam"],
+                        type="filepath",
+                        image_mode=None,
+                        label="handwritten number on paper",
+                        elem_id="photo-in",
                     )
                     photo_out = gr.Image(label="what was found", interactive=False, elem_id="photo-out")
                 photo_text = gr.Textbox(label="number read", elem_id="photo-text", lines=2)
@@ -268,11 +487,15 @@ def build_app(recognizer: Recognizer, threshold: float = 0.0) -> gr.Blocks:
                 photo_in.change(app.photo, photo_in, [photo_out, photo_text, photo_msg], api_visibility="private")
             with gr.Tab("Model", id="model"):
                 gr.Markdown(model_card_markdown(recognizer.card))
+                gr.Markdown(
+                    f"Answers below {100 * recognizer.threshold:.0f}% confidence are marked *not sure* "
+                    "(the threshold is chosen on validation data; `--threshold` overrides it)."
+                )
                 pictures = sorted(DOCS.glob("confusion_*.png"))
                 if pictures:
                     gr.Gallery([str(p) for p in pictures], label="confusion matrices on the test sets", columns=4, height="auto")
         with gr.Column(visible=False):  # JSON endpoints for gradio_client; see README
-            f_img, f_aud, f_photo = gr.File(), gr.File(), gr.File()
+            f_img, f_aud, f_photo = UploadInput(), UploadInput(), UploadInput()
             t_str = gr.Textbox()
             out = gr.JSON()
             gr.Button().click(app.api_image, f_img, out, api_name="predict_image")
@@ -283,21 +506,48 @@ def build_app(recognizer: Recognizer, threshold: float = 0.0) -> gr.Blocks:
     return demo
 
 
+def warm_up(recognizer: Recognizer) -> None:
+    """One prediction per branch before the server opens, so the first visitor does not wait for
+    librosa's JIT compilation and torch's first passes (seconds, once per process)."""
+    t = np.arange(8000) / 8000
+    image = np.zeros((28, 28), np.uint8)
+    image[4:24, 13:15] = 255
+    recognizer.predict(
+        image=image,
+        strokes=[[(140, 50), (140, 230)]],
+        audio=(0.3 * np.sin(2 * np.pi * 300 * t) * np.hanning(t.size)).astype(np.float32),
+        sample_rate=8000,
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(prog="python -m demo.app", description="Open the digits web app.")
     ap.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     ap.add_argument("--port", type=int, default=7860, help="port (default: 7860)")
     ap.add_argument("--share", action="store_true", help="also make a public gradio.live link (off by default)")
     ap.add_argument("--checkpoints", default=None, help="checkpoint directory (default: checkpoints/)")
-    ap.add_argument("--threshold", type=float, default=0.0, help="answer 'not sure' below this confidence (default: 0, off)")
+    ap.add_argument(
+        "--threshold",
+        type=float,
+        default=None,
+        help="answer 'not sure' below this confidence, 0..1 (default: the checkpoint's, chosen on validation data)",
+    )
     args = ap.parse_args(argv)
+    if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:
+        ap.error(f"--threshold {args.threshold} is not a probability; expected 0..1")
     logging.basicConfig(level=logging.INFO)
     try:
-        recognizer = Recognizer.load(args.checkpoints)
+        recognizer = Recognizer.load(args.checkpoints, threshold=args.threshold)
     except DataError as e:
         raise SystemExit(f"error: {e}") from None
-    build_app(recognizer, args.threshold).queue(default_concurrency_limit=4).launch(
-        server_name=args.host, server_port=args.port, share=args.share, css=CSS
+    warm_up(recognizer)
+    build_app(recognizer).queue(default_concurrency_limit=4).launch(
+        server_name=args.host,
+        server_port=args.port,
+        share=args.share,
+        css=CSS,
+        max_file_size=MAX_UPLOAD_BYTES,
+        app_kwargs={"middleware": [Middleware(RequestGuard)]},
     )
 
 

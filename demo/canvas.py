@@ -20,7 +20,11 @@ import gradio as gr
 import numpy as np
 from PIL import Image
 
+from core.errors import InputError
+from core.strokes import load_strokes_json
+
 SIZE = 280  # canvas pixels (CSS size follows the layout; coordinates are scaled back to this)
+MAX_RASTER_SIDE = 1024  # px: the canvas exports SIZE x SIZE; anything much larger is not from it
 PEN_WIDTH = 18  # px: a felt-tip on a 280 px canvas, close to MNIST's stroke width after scaling
 EMPTY = json.dumps({"strokes": [], "image": None, "width": SIZE, "height": SIZE})
 
@@ -133,16 +137,35 @@ class StrokeCanvas(gr.HTML):
 
 
 def parse_canvas(value: str | dict | None) -> tuple[list, np.ndarray | None]:
-    """Canvas value -> (strokes, RGBA image array or None). Raises ValueError on malformed JSON."""
+    """Canvas value -> (strokes, RGBA image array or None). Raises InputError on anything else.
+
+    The value comes from the browser, so from anyone: it is parsed with core's stroke-JSON
+    bounds (size, nesting, number length), and the raster's header is checked before decoding.
+    """
     if not value:
         return [], None
-    d = json.loads(value) if isinstance(value, str) else value
+    d = load_strokes_json(value) if isinstance(value, (str, bytes)) else value
     if not isinstance(d, dict):
-        raise ValueError("canvas value must be a JSON object with 'strokes'")
+        raise InputError("canvas value must be a JSON object with 'strokes'")
     strokes = d.get("strokes") or []
     image = None
     url = d.get("image")
     if url:
-        b64 = url.split(",", 1)[1] if "," in url else url
-        image = np.asarray(Image.open(io.BytesIO(base64.b64decode(b64))).convert("RGBA"))
+        if not isinstance(url, str):
+            raise InputError("canvas 'image' must be a PNG data URL")
+        try:
+            raw = base64.b64decode(url.split(",", 1)[1] if "," in url else url, validate=True)
+            with Image.open(io.BytesIO(raw)) as im:
+                if im.width > MAX_RASTER_SIDE or im.height > MAX_RASTER_SIDE or min(im.size) < 2:
+                    raise InputError(
+                        f"canvas image is {im.width}x{im.height}; expected the {SIZE}x{SIZE} canvas "
+                        f"(at most {MAX_RASTER_SIDE} px a side)"
+                    )
+                image = np.asarray(im.convert("RGBA"))
+        except Image.DecompressionBombError:
+            raise InputError(f"canvas image is far larger than the {SIZE}x{SIZE} canvas; refused unread") from None
+        except InputError:
+            raise
+        except (ValueError, OSError) as e:
+            raise InputError("canvas 'image' is not a readable PNG data URL") from e
     return strokes, image

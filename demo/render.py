@@ -11,7 +11,7 @@ import numpy as np
 from core.reading import Reading
 
 BOX_COLOR = (40, 200, 40)  # RGB
-LOW_COLOR = (230, 140, 0)  # boxes below the confidence threshold
+LOW_COLOR = (230, 140, 0)  # orange: digits the recognizer is not sure of (`Digit.sure` is False)
 TEXT_COLOR = (20, 20, 20)
 
 
@@ -46,15 +46,16 @@ def spectrogram_view(features: np.ndarray, scale: int = 5) -> np.ndarray:
     return cv2.cvtColor(cv2.applyColorMap(g, cv2.COLORMAP_VIRIDIS), cv2.COLOR_BGR2RGB)
 
 
-def draw_reading(image: np.ndarray, reading: Reading, threshold: float = 0.0) -> np.ndarray:
-    """RGB photo -> copy with a box, label and confidence on every digit found."""
+def draw_reading(image: np.ndarray, reading: Reading) -> np.ndarray:
+    """RGB photo -> copy with a box, label and confidence on every digit found; digits the
+    recognizer is not sure of (`Digit.sure`, confidence under its threshold) in LOW_COLOR."""
     out = np.ascontiguousarray(image[..., :3]).copy()
     thick = max(2, round(max(out.shape[:2]) / 400))
     font = max(0.42, max(out.shape[:2]) / 1400)
     text_thick = max(1, thick // 2)
     for d in reading.digits:
         x, y, w, h = d.box
-        color = BOX_COLOR if d.confidence >= threshold else LOW_COLOR
+        color = BOX_COLOR if d.sure else LOW_COLOR
         cv2.rectangle(out, (x, y), (x + w, y + h), color, thick)
         label = f"{d.label} {100 * d.confidence:.0f}%"
         (tw, th), _ = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, font, text_thick)

@@ -7,15 +7,23 @@ Keys in the window: q / Esc quit, space pause, s snapshot, d threshold-mask view
 v record about 1 s of speech and fuse it with the digit nearest the centre.
 
 Each JSON line is one frame:
-    {"frame": 0, "time": 0.033, "digits": [{"box": [x, y, w, h], "label": 7, "confidence": 0.99}], "numbers": ["1947", "203"]}
+    {"frame": 0, "time": 0.033, "numbers": ["1947", "203"],
+     "digits": [{"box": [x, y, w, h], "label": 7, "confidence": 0.99, "sure": true}]}
 with labels and numbers after temporal smoothing (boxes tracked across frames, votes over
-the last HISTORY frames), so they do not flicker.
+the last HISTORY frames), so they do not flicker. Boxes under the recognizer's confidence
+threshold are drawn in another colour.
+
+A frame or file that cannot be read (corrupt, empty, 1x1, or over the pixel limit, which is
+checked from the image header with PIL before OpenCV decodes anything) is skipped with a
+one-line warning on stderr; the run goes on. `--out` and `--json` are checked before the first
+frame: a missing folder or an unwritable file is a one-line error and exit code 2.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections import Counter, deque
@@ -25,8 +33,10 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from PIL import Image
 
 from core import DataError, InputError, Recognizer, reading
+from core import limits as L
 from demo.render import draw_reading
 
 HISTORY = 8  # frames a track votes over
@@ -35,6 +45,7 @@ MATCH_IOU = 0.3  # boxes overlapping this much are the same digit
 DEFAULT_FPS = 30.0
 VOICE_SECONDS = 1.2
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
+VIDEO_EXTENSIONS = {".mp4", ".m4v", ".mov", ".avi", ".mkv"}  # containers OpenCV writes the mp4v codec into
 WINDOW = "digits webcam (q quit, space pause, s snapshot, d mask, v voice)"
 
 
@@ -42,11 +53,52 @@ class SourceError(RuntimeError):
     """The camera, file or folder cannot be read."""
 
 
+class OutputError(RuntimeError):
+    """An output file (--out, --json) cannot be written."""
+
+
+def warn(message: str) -> None:
+    print(f"warning: {' '.join(str(message).split())}", file=sys.stderr)
+
+
+def read_image(path: Path) -> np.ndarray:
+    """An image file -> BGR array. Its size and header dimensions are checked with PIL before
+    OpenCV decodes it, so a small file that claims 9000x9000 pixels costs nothing. Raises InputError."""
+    L.check_file_size(path, L.MAX_IMAGE_BYTES, "image")
+    try:
+        with Image.open(path) as im:
+            L.check_pixels(im.width, im.height)
+    except InputError:
+        raise
+    except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError) as e:
+        raise InputError(f"{path.name} is not a readable image ({type(e).__name__})") from None
+    img = cv2.imread(str(path))
+    if img is None:
+        raise InputError(f"{path.name} is not a readable image (OpenCV cannot decode it)")
+    return img
+
+
+def check_output(path: str, what: str) -> Path:
+    """Fail before the first frame when `path` cannot be written: missing folder, a folder, no permission."""
+    p = Path(path)
+    folder = p.parent
+    if p.is_dir():
+        raise OutputError(f"{what} {path} is a folder; expected a file name")
+    if not folder.exists():
+        raise OutputError(f"{what} {path}: folder {folder} does not exist")
+    if not folder.is_dir():
+        raise OutputError(f"{what} {path}: {folder} is not a folder")
+    if not os.access(folder, os.W_OK | os.X_OK) or (p.exists() and not os.access(p, os.W_OK)):
+        raise OutputError(f"{what} {path} is not writable")
+    return p
+
+
 # ---------------------------------------------------------------- sources
 
 
-def frames(source: str) -> Iterator[tuple[np.ndarray, float]]:
-    """Yield (BGR frame, time in s) from a camera index, a video file, an image or a folder of images."""
+def frames(source: str) -> Iterator[tuple[np.ndarray, float, str]]:
+    """Yield (BGR frame, time in s, what it is: a file name or "frame N") from a camera index, a video
+    file, an image or a folder of images."""
     path = Path(source)
     if source.isdigit():
         cap = cv2.VideoCapture(int(source))
@@ -62,34 +114,47 @@ def frames(source: str) -> Iterator[tuple[np.ndarray, float]]:
                     raise SourceError(f"camera {source} opened but gave no frame")
                 raise SourceError(f"camera stream {source} was lost after {n} frames")
             n += 1
-            yield frame, time.monotonic() - t0
+            yield frame, time.monotonic() - t0, f"frame {n - 1}"
     if path.is_dir():
         files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
         if not files:
             raise SourceError(f"folder {path} holds no images ({', '.join(sorted(IMAGE_EXTENSIONS))})")
+        read = 0
         for i, f in enumerate(files):
-            img = cv2.imread(str(f))
-            if img is None:
-                print(f"warning: skipping {f.name}: not a readable image", file=sys.stderr)
+            try:
+                img = read_image(f)
+            except InputError as e:
+                warn(f"skipping {f.name}: {e}")
                 continue
-            yield img, i / DEFAULT_FPS
+            read += 1
+            yield img, i / DEFAULT_FPS, f.name
+        if not read:
+            raise SourceError(f"folder {path} holds no readable image ({len(files)} skipped)")
         return
     if not path.is_file():
         raise SourceError(f"{source} is not a camera index, a file or a folder")
     if path.suffix.lower() in IMAGE_EXTENSIONS:
-        img = cv2.imread(str(path))
-        if img is None:
-            raise SourceError(f"{path} is not a readable image")
-        yield img, 0.0
+        try:
+            img = read_image(path)
+        except InputError as e:
+            raise SourceError(f"{path} is not a readable image: {e}") from None
+        yield img, 0.0, path.name
         return
     cap = cv2.VideoCapture(str(path))
+    if cap.isOpened():
+        w, h = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
+        try:
+            L.check_pixels(w, h)
+        except InputError as e:
+            cap.release()
+            raise SourceError(f"{path}: video frames are too large: {e}") from None
     ok, frame = cap.read() if cap.isOpened() else (False, None)
     if not ok:
         raise SourceError(f"{path} is not a video OpenCV can read (or it is empty)")
     fps = cap.get(cv2.CAP_PROP_FPS) or DEFAULT_FPS
     i = 0
     while ok:
-        yield frame, i / fps
+        yield frame, i / fps, f"frame {i}"
         i += 1
         ok, frame = cap.read()
     cap.release()
@@ -121,10 +186,12 @@ class Track:
 
 
 class Tracker:
-    """Boxes matched across frames by overlap; each track votes over its last HISTORY frames."""
+    """Boxes matched across frames by overlap; each track votes over its last HISTORY frames.
+    A smoothed digit is sure when its mean probability reaches `threshold` (the recognizer's)."""
 
-    def __init__(self):
+    def __init__(self, threshold: float = 0.0):
         self.tracks: list[Track] = []
+        self.threshold = threshold
 
     def update(self, digits: list[reading.Digit]) -> list[reading.Digit]:
         used = set()
@@ -142,7 +209,7 @@ class Tracker:
             t.box, t.missing = d.box, 0
             t.votes.append(d.probs if d.probs is not None else np.eye(10)[d.label])
             label, conf = t.label()
-            out.append(reading.Digit(d.box, label, conf, d.line, d.probs, d.crop))
+            out.append(reading.Digit(d.box, label, conf, d.line, d.probs, d.crop, sure=conf >= self.threshold))
         for k, t in enumerate(self.tracks):
             if k not in used:
                 t.missing += 1
@@ -160,7 +227,13 @@ def frame_record(index: int, t: float, digits: list[reading.Digit]) -> dict:
         "frame": index,
         "time": round(t, 3),
         "digits": [
-            {"box": [int(v) for v in d.box], "label": int(d.label), "confidence": round(float(d.confidence), 4)} for d in digits
+            {
+                "box": [int(v) for v in d.box],
+                "label": int(d.label),
+                "confidence": round(float(d.confidence), 4),
+                "sure": bool(d.sure),
+            }
+            for d in digits
         ],
         "numbers": numbers(digits),
     }
@@ -204,6 +277,7 @@ def record_voice(seconds: float = VOICE_SECONDS) -> tuple[np.ndarray, int]:
 
 
 def overlay(frame_bgr: np.ndarray, digits: list[reading.Digit], fps: float, note: str = "") -> np.ndarray:
+    """Boxes, labels and confidences (digits that are not sure in another colour), numbers, FPS."""
     rgb = cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2RGB)
     out = cv2.cvtColor(draw_reading(rgb, reading.Reading(digits, "\n".join(numbers(digits)))), cv2.COLOR_RGB2BGR)
     lines = [f"{fps:5.1f} FPS"] + [f"line {k + 1}: {n}" for k, n in enumerate(numbers(digits))] + ([note] if note else [])
@@ -215,21 +289,34 @@ def overlay(frame_bgr: np.ndarray, digits: list[reading.Digit], fps: float, note
 
 
 def run(args: argparse.Namespace) -> int:
+    out_path = check_output(args.out, "--out") if args.out else None
+    if out_path and out_path.suffix.lower() not in VIDEO_EXTENSIONS:
+        raise OutputError(f"--out {args.out}: expected a video file name ({', '.join(sorted(VIDEO_EXTENSIONS))})")
+    json_path = check_output(args.json, "--json") if args.json else None
     r = Recognizer.load(args.checkpoints)
-    tracker = Tracker()
+    tracker = Tracker(r.threshold)
     writer = None
-    jsonl = open(args.json, "w") if args.json else None  # noqa: SIM115 - closed in finally
+    try:
+        jsonl = open(json_path, "w") if json_path else None  # noqa: SIM115 - closed in finally
+    except OSError as e:
+        raise OutputError(f"--json {args.json} cannot be written: {e.strerror or e}") from None
+    skipped = 0
     show = not args.headless
     paused, debug, note, note_until = False, False, "", 0.0
     voice_ok = True
     fps, last = 0.0, time.perf_counter()
     n = 0
     try:
-        for frame, t in frames(args.source):
+        for frame, t, name in frames(args.source):
             if args.max_frames and n >= args.max_frames:
                 break
-            rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
-            found = r.read(rgb)
+            rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB) if frame.ndim == 3 else cv2.cvtColor(frame, cv2.COLOR_GRAY2RGB)
+            try:
+                found = r.read(rgb)
+            except InputError as e:  # a frame that cannot be read is skipped, the run goes on
+                skipped += 1
+                warn(f"skipping {name}: {e}")
+                continue
             digits = tracker.update(found.digits)
             now = time.perf_counter()
             fps = 0.9 * fps + 0.1 * (1.0 / max(now - last, 1e-6)) if n else 1.0 / max(now - last, 1e-6)
@@ -240,11 +327,14 @@ def run(args: argparse.Namespace) -> int:
             if debug:
                 mask = reading.ink_mask(reading.to_gray_u8(rgb)[0])
                 view = cv2.cvtColor(cv2.resize(mask, (frame.shape[1], frame.shape[0])), cv2.COLOR_GRAY2BGR)
-            if args.out:
+            if out_path:
                 if writer is None:
                     writer = cv2.VideoWriter(
-                        args.out, cv2.VideoWriter_fourcc(*"mp4v"), DEFAULT_FPS, (view.shape[1], view.shape[0])
+                        str(out_path), cv2.VideoWriter_fourcc(*"mp4v"), DEFAULT_FPS, (view.shape[1], view.shape[0])
                     )
+                    if not writer.isOpened():
+                        writer = None
+                        raise OutputError(f"--out {args.out}: OpenCV cannot open a video writer for it (use a .mp4 name)")
                 writer.write(view)
             n += 1
             if show:
@@ -275,6 +365,8 @@ def run(args: argparse.Namespace) -> int:
                         note_until = time.time() + 3
                     if not paused:
                         break
+        if n == 0 and skipped:
+            raise SourceError(f"no frame of {args.source} could be read ({skipped} skipped)")
         return 0
     finally:
         if writer is not None:
@@ -296,8 +388,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     try:
         return run(args)
-    except (SourceError, DataError) as e:
-        print(f"error: {e}", file=sys.stderr)
+    except (SourceError, OutputError, DataError) as e:
+        print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 0

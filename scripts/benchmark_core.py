@@ -1,46 +1,36 @@
 """Accuracy, latency and size of the committed checkpoints against the targets of issue #2.
 
-    .venv/bin/python scripts/benchmark_core.py [--data-dir DIR] [--checkpoints DIR] [--out FILE]
+    .venv/bin/python scripts/benchmark_core.py [--data-dir DIR] [--checkpoints DIR] [--out FILE] [--loso]
 
-Prints a markdown table (and writes it to --out). Every number is measured in this run on the
-test sets, except FSDD leave-one-speaker-out, which needs six trainings and is read from the
-model card written by the same `scripts/train_core.sh` run.
+Prints a markdown table (and writes it to --out). Every number is measured in this run: the
+branches on their test sets, label-matched test tuples, every test digit drawn through the canvas
+path (the Draw tab: fused, image alone, strokes alone) and the same for validation drawings, latency
+(one helper, the median: core/timing.py), size; with --loso also FSDD leave-one-speaker-out, with
+the number of epochs chosen inside each fold (about 15 minutes of training).
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import time
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
-from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from core import InputError, Recognizer, data  # noqa: E402
+from core import Recognizer, data, sets  # noqa: E402
 from core import audio as A  # noqa: E402
 from core import strokes as S  # noqa: E402
 from core.recognizer import preprocess  # noqa: E402
-from core.train import SUBSETS, accuracy, branch_logits, evaluate_tuples, tuple_pools  # noqa: E402
+from core.sets import draw_canvas  # noqa: E402, F401  (scripts/benchmark_app.py and plot_inputs.py draw with it)
+from core.timing import median_ms  # noqa: E402
+from core.tuples import SUBSETS, accuracy, branch_logits, evaluate_tuples, tuple_pools  # noqa: E402
 
-CANVAS = 280
 N_TUPLES = 3000
-LATENCY_RUNS = 300
-CANVAS_DIGITS = 400
-
-
-def draw_canvas(strokes: list, size: int = CANVAS, width: int = 18) -> np.ndarray:
-    """Rasterize canvas strokes the way a browser sketchpad would: black ink on transparent RGBA."""
-    img = np.zeros((size, size, 4), np.uint8)
-    for s in strokes:
-        pts = np.round(np.asarray(s)[:, :2]).astype(np.int32)
-        cv2.polylines(img, [pts], False, (0, 0, 0, 255), width, cv2.LINE_AA)
-    return img
+BATCH = 500  # drawings per Recognizer.predict_batch call
 
 
 def print_table(rows: list[tuple[str, str, str]], out: str | None = None) -> str:
@@ -54,19 +44,59 @@ def print_table(rows: list[tuple[str, str, str]], out: str | None = None) -> str
     return table
 
 
-def median_ms(fn, runs: int = LATENCY_RUNS) -> float:
-    for _ in range(10):
-        fn()
-    times = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return 1000 * statistics.median(times)
-
-
 def pct(x: float) -> str:
     return f"{100 * x:.2f}%"
+
+
+def drawing_trajectories(root: Path, split: str) -> dict[str, tuple[list, np.ndarray]]:
+    """Every pendigits row and UNIPEN donor digit of `split` (val | test) as a pen path (y up), with labels."""
+    pp, py = data.load_pendigits(root, "train" if split == "val" else "test")
+    if split == "val":
+        n_val = sets.val_size(len(pp), data.PENDIGITS_VAL)
+        pp, py = pp[-n_val:], py[-n_val:]
+    parts, _, uy = sets.unipen_split(data.load_unipen(root), split, 0, np.random.default_rng(0))
+    return {"pendigits": ([[S.pendigits_curve(p)] for p in pp], py), "unipen": (parts, uy)}
+
+
+def draw_tab(r: Recognizer, trajectories: list, y: np.ndarray) -> dict[str, float]:
+    """Each pen path drawn on the 280 px canvas and given to Recognizer.predict_batch as the Draw tab
+    does (the canvas picture and the strokes) -> accuracy of the fused answer and of each branch alone."""
+    right = {"fused": 0, "image": 0, "strokes": 0}
+    for i in range(0, len(y), BATCH):
+        strokes = [sets.to_canvas(p) for p in trajectories[i : i + BATCH]]
+        preds = r.predict_batch(images=[sets.draw_canvas(s) for s in strokes], strokes=[[q.tolist() for q in s] for s in strokes])
+        for p, t in zip(preds, y[i : i + BATCH]):
+            right["fused"] += p.label == t
+            right["image"] += int(p.by_modality["image"].argmax()) == t
+            right["strokes"] += int(p.by_modality["strokes"].argmax()) == t
+    return {k: v / len(y) for k, v in right.items()}
+
+
+def drawing_rows(r: Recognizer, root: Path, split: str) -> list[tuple[str, str, str]]:
+    rows = []
+    what = {"val": "validation", "test": "test"}[split]
+    for source, (traj, y) in drawing_trajectories(root, split).items():
+        name = {"pendigits": f"pendigits {what} digits", "unipen": f"UNIPEN {what} donors"}[source]
+        acc = draw_tab(r, traj, y)
+        for k, label in (("fused", "fused"), ("image", "image alone"), ("strokes", "strokes alone")):
+            rows.append((f"{name} drawn on the canvas ({len(y):,}), {label}", "", pct(acc[k])))
+        best = max(acc["image"], acc["strokes"])
+        ok = "yes" if acc["fused"] >= best else "no"
+        rows.append((f"  fused vs better single, {name}", "≥ better single", f"{pct(acc['fused'])} vs {pct(best)} ({ok})"))
+    return rows
+
+
+def loso_row(root: Path) -> tuple[str, str, str]:
+    from core.train import Config, leave_one_speaker_out
+
+    t0 = time.time()
+    loso = leave_one_speaker_out(Config(data_dir=str(root)))
+    per = ", ".join(f"{s} {100 * loso[s]:.0f} ({loso['folds'][s]['epochs']} ep.)" for s in data.FSDD_SPEAKERS)
+    return (
+        "FSDD leave-one-speaker-out mean (epochs chosen inside each fold)",
+        "≥ 85%",
+        f"{pct(loso['mean'])} ({per}; measured here in {(time.time() - t0) / 60:.0f} min)",
+    )
 
 
 def main(argv: list[str] | None = None) -> str:
@@ -74,51 +104,34 @@ def main(argv: list[str] | None = None) -> str:
     ap.add_argument("--data-dir", default=None)
     ap.add_argument("--checkpoints", default=None)
     ap.add_argument("--out", default=None, help="also write the table to this file")
+    ap.add_argument("--loso", action="store_true", help="measure FSDD leave-one-speaker-out (12 audio trainings, ~15 min)")
     args = ap.parse_args(argv)
     torch.set_num_threads(2)
     root = data.data_root(args.data_dir)
     r = Recognizer.load(args.checkpoints)
     m = r.model
+    rng = np.random.default_rng(0)
     rows = []
 
-    xi, yi = data.load_mnist(root, "test")
-    x_img = torch.from_numpy(xi.astype(np.float32) / 255)
-    acc_img = accuracy(branch_logits(m, "image", x_img), torch.from_numpy(yi))
-    rows.append(("MNIST test 10k, image branch", "≥ 99.6%", pct(acc_img)))
-
-    pp, py = data.load_pendigits(root, "test")
-    x_pen = torch.from_numpy(np.stack([S.pendigits_input(row) for row in tqdm(pp, desc="pendigits", leave=False)]))
-    acc_pen = accuracy(branch_logits(m, "strokes", x_pen), torch.from_numpy(py))
-    rows.append((f"pendigits test {len(py):,} (unseen writers), stroke branch", "≥ 99.0%", pct(acc_pen)))
-
-    u = data.load_unipen(root)
-    xu, idx = [], []
-    for i in tqdm(u.split_indices("test"), desc="unipen", leave=False):
-        try:
-            xu.append(S.strokes_to_input(S.unipen_strokes(u.sample(i)), y_down=False))
-            idx.append(i)
-        except InputError:  # a few samples are one repeated point; training skips them too
-            pass
-    xu = np.stack(xu)
-    acc_uni = accuracy(branch_logits(m, "strokes", torch.from_numpy(xu)), torch.from_numpy(u.labels[idx]))
+    x_img, y_img = sets.image_test(root, 0, True, rng)
+    rows.append(("MNIST test 10k, image branch", "≥ 99.6%", pct(accuracy(branch_logits(m, "image", x_img), y_img))))
+    st = sets.stroke_test(root, 0, True, rng)
+    x_pen, y_pen = st["pendigits"]
+    acc_pen = accuracy(branch_logits(m, "strokes", x_pen), y_pen)
+    rows.append((f"pendigits test {len(y_pen):,} (unseen writers), stroke branch", "≥ 99.0%", pct(acc_pen)))
+    acc_uni = accuracy(branch_logits(m, "strokes", st["unipen"][0]), st["unipen"][1])
     rows.append(
-        (f"UNIPEN held-out donors {'+'.join(data.UNIPEN_TEST_SOURCES)} ({len(idx):,}), stroke branch", "≥ 97%", pct(acc_uni))
+        (
+            f"UNIPEN held-out donors {'+'.join(data.UNIPEN_TEST_SOURCES)} ({len(st['unipen'][1]):,}), stroke branch",
+            "≥ 97%",
+            pct(acc_uni),
+        )
     )
+    au = sets.audio_test(root, 0, rng)
+    rows.append(("FSDD customary split (indices 0-4 test), audio", "≥ 99%", pct(accuracy(branch_logits(m, "audio", au.x), au.y))))
+    rows.append(loso_row(root) if args.loso else ("FSDD leave-one-speaker-out mean", "≥ 85%", "not measured (pass --loso)"))
 
-    clips = data.fsdd_split(data.list_fsdd(root), "test")
-    waves = [A.trim(A.load_audio(c.path)) for c in tqdm(clips, desc="fsdd", leave=False)]
-    xa = torch.from_numpy(np.stack([A.log_mel(w) for w in waves]))
-    ya = torch.tensor([c.digit for c in clips])
-    acc_aud = accuracy(branch_logits(m, "audio", xa), ya)
-    rows.append(("FSDD customary split (indices 0-4 test), audio", "≥ 99%", pct(acc_aud)))
-    loso = r.card.get("metrics", {}).get("fsdd_leave_one_speaker_out")
-    loso_s = "not measured (train with --loso)"
-    if loso:
-        per = ", ".join(f"{s} {100 * v:.0f}" for s, v in loso.items() if s != "mean")
-        loso_s = f"{pct(loso['mean'])} ({per}; from the training run)"
-    rows.append(("FSDD leave-one-speaker-out mean", "≥ 85%", loso_s))
-
-    pools = tuple_pools(m, {"image": (x_img, torch.from_numpy(yi)), "strokes": (x_pen, torch.from_numpy(py)), "audio": (xa, ya)})
+    pools = tuple_pools(m, {"image": (x_img, y_img), "strokes": (x_pen, y_pen), "audio": (au.x, au.y)})
     tup = evaluate_tuples(m, pools, N_TUPLES, seed=123)
     rows.append((f"fused, {N_TUPLES:,} label-matched test tuples, all three", "≥ 99.9%", pct(tup["image+strokes+audio"])))
     for s in SUBSETS:
@@ -126,26 +139,27 @@ def main(argv: list[str] | None = None) -> str:
             best = max(tup[s[0]], tup[s[1]])
             ok = "yes" if tup["+".join(s)] >= best else "no"
             rows.append(
-                (f"fused {'+'.join(s)} vs better single", "≥ better single", f"{pct(tup['+'.join(s)])} vs {pct(best)} ({ok})")
+                (
+                    f"fused {'+'.join(s)} vs better single (label-matched tuples)",
+                    "≥ better single",
+                    f"{pct(tup['+'.join(s)])} vs {pct(best)} ({ok})",
+                )
             )
 
-    # what the Draw tab does: pendigits test digits drawn on a 280 px canvas, raster + strokes fused
-    pick = np.random.default_rng(0).choice(len(py), CANVAS_DIGITS, replace=False)
-    drawn = [S.pendigits_to_strokes(pp[i].ravel(), size=CANVAS) for i in pick]
-    preds = r.predict_batch(images=[draw_canvas(s) for s in drawn], strokes=drawn)
-    for name, get in (("fused", lambda p: p.label), ("image alone", lambda p: int(p.by_modality["image"].argmax()))):
-        acc = float(np.mean([get(p) == py[i] for p, i in zip(preds, pick)]))
-        rows.append((f"pendigits test digits drawn on the canvas ({CANVAS_DIGITS}), {name}", "", pct(acc)))
+    # what the Draw tab does: one drawing, its canvas picture and its strokes, fused
+    rows += drawing_rows(r, root, "test")
+    rows += drawing_rows(r, root, "val")
 
     with torch.inference_mode():
-        for mod, x in (("image", x_img[:1]), ("strokes", x_pen[:1]), ("audio", xa[:1])):
+        for mod, x in (("image", x_img[:1]), ("strokes", x_pen[:1]), ("audio", au.x[:1])):
             ms = median_ms(lambda mod=mod, x=x: m.heads[mod](m.encode(mod, x)))
             rows.append((f"batch-1 latency, {mod} branch (2 threads, median)", "≤ 2 ms", f"{ms:.2f} ms"))
 
-    strokes = S.pendigits_to_strokes(pp[0].ravel(), size=CANVAS)
-    canvas = draw_canvas(strokes)
+    pp, _ = data.load_pendigits(root, "test")
+    strokes = S.pendigits_to_strokes(pp[0].ravel(), size=sets.CANVAS)
+    canvas = sets.draw_canvas(strokes)
     second = np.zeros(A.SAMPLE_RATE, np.float32)
-    w = A.load_audio(clips[0].path)[: A.SAMPLE_RATE]
+    w = A.load_audio(data.fsdd_split(data.list_fsdd(root), "test")[0].path)[: A.SAMPLE_RATE]
     second[: len(w)] = w
     ms = median_ms(lambda: r.predict(image=canvas, strokes=strokes, audio=second, sample_rate=A.SAMPLE_RATE), runs=100)
     rows.append(("`Recognizer.predict`: raw 280x280 canvas + strokes + 1 s audio, median", "≤ 25 ms", f"{ms:.1f} ms"))

@@ -1,6 +1,9 @@
 """Picture of what each branch sees, to check by eye that every source looks alike.
 
-    .venv/bin/python scripts/plot_inputs.py [--data-dir DIR] [--out docs/inputs.png]
+    .venv/bin/python scripts/plot_inputs.py [--data-dir DIR] [--out reports/inputs.png] [--update-docs]
+
+Writes reports/inputs.png (git-ignored) by default; --update-docs writes docs/inputs.png, the
+picture README shows.
 
 One row per digit: a pendigits training sample (8 points, y up); a UNIPEN trajectory as the
 tablet recorded it; the same trajectory after `strokes_to_pendigits` (the function canvas
@@ -40,8 +43,11 @@ def plot_points(ax, p: np.ndarray) -> None:
 def main(argv: list[str] | None = None) -> Path:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data-dir", default=None)
-    ap.add_argument("--out", default="docs/inputs.png")
+    ap.add_argument("--out", default="reports/inputs.png")
+    ap.add_argument("--update-docs", action="store_true", help="write docs/inputs.png (README shows it)")
     args = ap.parse_args(argv)
+    if args.update_docs:
+        args.out = "docs/inputs.png"
     root = data.data_root(args.data_dir)
     pp, py = data.load_pendigits(root, "train")
     ptest, ptest_y = data.load_pendigits(root, "test")

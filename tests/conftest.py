@@ -1,4 +1,10 @@
-"""Shared fixtures: where the data is, and the committed recognizer."""
+"""Shared fixtures: where the data is, and the committed recognizer.
+
+The full data sets are found through $DIGITS_DATA, else ../shared/data. DIGITS_HIDE_DATA=1
+hides both (and points DIGITS_DATA, for the code under test and the subprocesses it starts,
+at a folder that does not exist): the suite then runs as on a stranger's machine, on the
+generated fixtures (tests/fixtures.py) and the real samples committed in tests/data/.
+"""
 
 from __future__ import annotations
 
@@ -9,22 +15,53 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared" / "data"
+HIDDEN = os.environ.get("DIGITS_HIDE_DATA", "") not in ("", "0")
+if HIDDEN:
+    os.environ["DIGITS_DATA"] = str(REPO / "tests" / "no-such-data-dir")
+
+NEEDS = {
+    "mnist": "the full MNIST data set (mnist/)",
+    "pendigits": "the full pendigits data set (pendigits/)",
+    "unipen": "the UNIPEN digits file (unipen/)",
+    "fsdd": "the full FSDD recordings (fsdd/recordings/)",
+}
 
 
 def real_data_root() -> Path | None:
-    """$DIGITS_DATA or ../shared/data when it holds the real data sets, else None."""
+    """$DIGITS_DATA or ../shared/data when it holds the real data sets, else None (always None
+    with DIGITS_HIDE_DATA=1)."""
+    if HIDDEN:
+        return None
     for cand in (os.environ.get("DIGITS_DATA"), SHARED):
         if cand and (Path(cand) / "mnist").is_dir() and (Path(cand) / "fsdd" / "recordings").is_dir():
             return Path(cand)
     return None
 
 
-@pytest.fixture(scope="session")
-def real_data() -> Path:
+def skip_reason(*sets: str) -> str:
+    what = ", ".join(NEEDS[s] for s in sets) if sets else "the full data sets (MNIST, pendigits, UNIPEN, FSDD)"
+    hidden = " (hidden by DIGITS_HIDE_DATA=1)" if HIDDEN else ""
+    return f"needs {what} at $DIGITS_DATA or ../shared/data{hidden}"
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: takes more than about a minute (training, evaluation, browser)")
+
+
+def need(*sets: str) -> Path:
+    """The full data sets' root, or skip the calling test naming the sets it needs
+    (any of "mnist", "pendigits", "unipen", "fsdd"; none: all four)."""
     root = real_data_root()
     if root is None:
-        pytest.skip("real data sets not found (set DIGITS_DATA or provide ../shared/data)")
+        pytest.skip(skip_reason(*sets))
     return root
+
+
+@pytest.fixture(scope="session")
+def real_data() -> Path:
+    """The full data sets' root; skips where they are absent. Prefer `need("mnist", ...)`, which
+    names what the test needs, or the committed samples (tests/samples.py), which are everywhere."""
+    return need()
 
 
 @pytest.fixture(scope="session")

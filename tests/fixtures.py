@@ -2,7 +2,9 @@
 
 They are learnable (digits drawn with a font, stroke templates, tones per digit), so the
 training smoke test means something on them too; checksums differ from the real files, so
-loaders run with verify=False on them.
+loaders run with verify=False on them. Training carves its validation split from the end of
+the training files (data.MNIST_VAL images, data.PENDIGITS_VAL rows), so the training files here
+hold that many plus `n_images` / `n_strokes` items to train on.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import cv2
 import numpy as np
 
 from core import data
+
+FSDD_PER_SPEAKER_DIGIT = 12  # indices 0-4 are the test split, the rest train
 
 # A rough pen path for each digit on a 0..1 square, y up.
 TEMPLATES = {
@@ -33,7 +37,7 @@ TEMPLATES = {
 
 def write_idx(path: Path, array: np.ndarray) -> None:
     header = bytes([0, 0, 8, array.ndim]) + b"".join(int(n).to_bytes(4, "big") for n in array.shape)
-    with gzip.open(path, "wb") as f:
+    with gzip.open(path, "wb", compresslevel=1) as f:
         f.write(header + array.astype(np.uint8).tobytes())
 
 
@@ -56,18 +60,19 @@ def template_path(d: int, rng: np.random.Generator, n: int = 24) -> np.ndarray:
     return p + rng.normal(0, 0.02, p.shape)
 
 
-def make_fixture_data(root: Path, n_images: int = 600, n_strokes: int = 400, seed: int = 0) -> Path:
-    """Write mnist/, pendigits/, unipen/ and fsdd/ fixtures under `root`; returns root."""
+def make_fixture_data(root: Path, n_images: int = 2400, n_strokes: int = 1200, seed: int = 0) -> Path:
+    """Write mnist/, pendigits/, unipen/ and fsdd/ fixtures under `root`; returns root.
+    Training files: validation split + n_images (n_strokes) items; test files: a third of that."""
     from core.strokes import strokes_to_pendigits
 
     rng = np.random.default_rng(seed)
     (root / "mnist").mkdir(parents=True, exist_ok=True)
-    for split, n in (("train", n_images), ("test", n_images // 3)):
+    for split, n in (("train", data.MNIST_VAL + n_images), ("test", n_images // 3)):
         x, y = font_digits(n, rng)
         write_idx(root / "mnist" / f"{data.MNIST_FILES[(split, 'images')][0]}.gz", x)
         write_idx(root / "mnist" / f"{data.MNIST_FILES[(split, 'labels')][0]}.gz", y)
     (root / "pendigits").mkdir(exist_ok=True)
-    for split, n in (("train", n_strokes), ("test", n_strokes // 3)):
+    for split, n in (("train", data.PENDIGITS_VAL + n_strokes), ("test", n_strokes // 3)):
         rows = []
         for _ in range(n):
             d = int(rng.integers(0, 10))
@@ -76,7 +81,7 @@ def make_fixture_data(root: Path, n_images: int = 600, n_strokes: int = 400, see
         (root / "pendigits" / data.PENDIGITS_FILES[split][0]).write_text("\n".join(rows) + "\n")
     sources = list(data.UNIPEN_TEST_SOURCES + data.UNIPEN_VAL_SOURCES) + ["syn", "apb"]
     pts, offsets, labels, source = [], [0], [], []
-    for i in range(n_strokes):
+    for i in range(400):
         d = int(rng.integers(0, 10))
         p = template_path(d, rng) * 500 + 1000
         pts.append(np.concatenate([p, np.zeros((len(p), 1))], axis=1))
@@ -97,18 +102,22 @@ def make_fixture_data(root: Path, n_images: int = 600, n_strokes: int = 400, see
     rec.mkdir(parents=True, exist_ok=True)
     for d in range(10):
         for spk_i, spk in enumerate(data.FSDD_SPEAKERS):
-            for idx in range(8):
+            for idx in range(FSDD_PER_SPEAKER_DIGIT):
                 write_tone(rec / f"{d}_{spk}_{idx}.wav", d, spk_i, rng)
     return root
 
 
 def write_tone(path: Path, digit: int, speaker: int, rng: np.random.Generator, sr: int = 8000) -> None:
-    """A 0.45 s 'word': two formant-like tones whose frequencies encode the digit."""
+    """A 0.45 s 'word' of two 'syllables': a tone at f1 then a tone at f2, both set by the digit.
+    (A steady sound would not do: the audio features remove each band's mean over time.)"""
     t = np.arange(int(0.45 * sr)) / sr
-    f1 = 300 + 120 * digit + 10 * speaker
-    f2 = 2400 - 150 * digit
+    half = t < t[-1] / 2
+    f1 = 300 + 110 * digit + 8 * speaker
+    f2 = 2500 - 160 * digit + 8 * speaker
+    f = np.where(half, f1, f2) * (1 + rng.normal(0, 0.01))
+    phase = 2 * np.pi * np.cumsum(f) / sr
     env = np.sin(np.pi * t / t[-1]) ** 2
-    y = env * (0.5 * np.sin(2 * np.pi * f1 * t) + 0.3 * np.sin(2 * np.pi * f2 * t)) + rng.normal(0, 0.003, len(t))
+    y = env * (0.5 * np.sin(phase) + 0.15 * np.sin(2 * phase)) + rng.normal(0, 0.003, len(t))
     pcm = (np.clip(y, -1, 1) * 32767).astype(np.int16)
     with wave.open(str(path), "wb") as w:
         w.setnchannels(1)

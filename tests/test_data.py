@@ -5,10 +5,13 @@ import pytest
 
 from core import data
 from core.errors import DataError
-from tests.fixtures import write_idx
+from tests import samples
+from tests.conftest import need
+from tests.fixtures import FSDD_PER_SPEAKER_DIGIT, write_idx
 
 
-def test_real_mnist_pendigits_unipen_fsdd(real_data):
+def test_real_mnist_pendigits_unipen_fsdd():
+    real_data = need("mnist", "pendigits", "unipen", "fsdd")
     x, y = data.load_mnist(real_data, "train")
     assert x.shape == (60000, 28, 28) and x.dtype == np.uint8 and set(np.unique(y)) == set(range(10))
     xt, _ = data.load_mnist(real_data, "test")
@@ -22,7 +25,8 @@ def test_real_mnist_pendigits_unipen_fsdd(real_data):
     assert len(clips) == 3000 and {c.speaker for c in clips} == set(data.FSDD_SPEAKERS)
 
 
-def test_splits_never_mix(real_data):
+def test_splits_never_mix():
+    real_data = need("unipen", "fsdd")
     u = data.load_unipen(real_data)
     parts = {s: u.split_indices(s) for s in ("train", "val", "test")}
     assert sum(len(v) for v in parts.values()) == len(u)
@@ -36,15 +40,17 @@ def test_splits_never_mix(real_data):
     assert {c.speaker for c in val} == {"theo"} and "theo" not in {c.speaker for c in train}
 
 
-def test_torchvision_raw_layout_is_accepted(tmp_path, real_data):
+def test_torchvision_raw_layout_is_accepted(tmp_path):
     raw = tmp_path / "MNIST" / "raw"
     raw.mkdir(parents=True)
-    for split in ("test",):
-        for kind in ("images", "labels"):
-            src, _ = data.mnist_path(real_data, split, kind)
-            (raw / src.name.removesuffix(".gz")).write_bytes(gzip.decompress(src.read_bytes()))
-    x, y = data.load_mnist(tmp_path, "test")
-    assert x.shape == (10000, 28, 28)
+    for kind in ("images", "labels"):
+        src, _ = data.mnist_path(samples.ROOT, "test", kind)  # the committed real samples
+        (raw / src.name.removesuffix(".gz")).write_bytes(gzip.decompress(src.read_bytes()))
+    x, y = data.load_mnist(tmp_path, "test", verify=False)
+    x0, y0 = samples.mnist()
+    assert np.array_equal(x, x0) and np.array_equal(y, y0)
+    with pytest.raises(DataError, match="corrupt data file .*t10k-images-idx3-ubyte: .*expected 2646ac64"):
+        data.load_mnist(tmp_path, "test")  # 100 digits are not the published file
 
 
 def test_fixture_layouts_load(fixture_data):
@@ -52,7 +58,7 @@ def test_fixture_layouts_load(fixture_data):
     assert x.shape[1:] == (28, 28) and len(x) == len(y)
     assert data.load_pendigits(fixture_data, "train", verify=False)[0].shape[1:] == (8, 2)
     assert len(data.load_unipen(fixture_data, verify=False)) > 0
-    assert len(data.list_fsdd(fixture_data)) == 10 * 6 * 8
+    assert len(data.list_fsdd(fixture_data)) == 10 * 6 * FSDD_PER_SPEAKER_DIGIT
 
 
 def test_emnist_loader_transposes(tmp_path):
@@ -74,19 +80,22 @@ def test_emnist_loader_transposes(tmp_path):
         data.load_emnist(tmp_path, "klingon")
 
 
-def test_corrupt_and_missing_files_name_file_and_checksum(tmp_path, real_data):
+def test_corrupt_and_missing_files_name_file_and_checksum(tmp_path):
     with pytest.raises(DataError, match=r"missing data file .*pendigits.tra .*e2b9eb9f"):
         data.load_pendigits(tmp_path, "train")
     (tmp_path / "pendigits").mkdir()
-    good = (real_data / "pendigits" / "pendigits.tra").read_bytes()
+    good = (samples.ROOT / "pendigits" / "pendigits.tes").read_bytes()  # real rows, but not the whole file
     (tmp_path / "pendigits" / "pendigits.tra").write_bytes(good[:-100])
     with pytest.raises(DataError, match=r"corrupt data file .*pendigits.tra.*expected e2b9eb9f"):
         data.load_pendigits(tmp_path, "train")
     (tmp_path / "mnist").mkdir()
-    src, md5 = data.mnist_path(real_data, "test", "labels")
-    (tmp_path / "mnist" / src.name).write_bytes(src.read_bytes()[:500])
-    (tmp_path / "mnist" / "t10k-images-idx3-ubyte.gz").write_bytes(data.mnist_path(real_data, "test", "images")[0].read_bytes())
-    with pytest.raises(DataError, match=f"corrupt data file .*t10k-labels.*{md5}"):
+    src, md5 = data.mnist_path(samples.ROOT, "test", "images")
+    for name in ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
+        (tmp_path / "mnist" / name).write_bytes((samples.ROOT / "mnist" / name).read_bytes())
+    with pytest.raises(DataError, match=f"corrupt data file .*t10k-images.*md5 is .*expected {md5}"):
+        data.load_mnist(tmp_path, "test")  # real digits, but 100 of them: not the published file
+    (tmp_path / "mnist" / src.name).write_bytes(src.read_bytes()[:500])  # a cut-off download
+    with pytest.raises(DataError, match=f"corrupt data file .*t10k-images.*expected md5 {md5}"):
         data.load_mnist(tmp_path, "test")
 
 

@@ -8,6 +8,8 @@ import pytest
 
 from core import evaluate
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory, real_data):
@@ -44,9 +46,13 @@ def test_ablation_and_fusion_methods(report):
     _, m = report
     assert set(m["methods"]) >= {"product", "concat", "attention", "shipped"}
     assert len(m["ablation"]) == 7
+    # measured (--limit 150, 400 tuples): one modality 0.9675-0.9925 for every head, shipped
+    # 0.985-0.9925; two or three modalities 0.9975-1.0
     for subset, row in m["ablation"].items():
+        floor = 0.95 if "+" not in subset else 0.99
         for method, s in row.items():
-            assert 0.5 < s["accuracy"] <= 1.0, (subset, method, s)
+            assert floor <= s["accuracy"] <= 1.0, (subset, method, s)
+        assert row["shipped"]["accuracy"] >= (0.97 if "+" not in subset else 0.995), (subset, row)
     # fusing all three is at least as good as the best single modality for the shipped head
     best_single = max(m["ablation"][k]["shipped"]["accuracy"] for k in ("image", "strokes", "audio"))
     assert m["ablation"]["image+strokes+audio"]["shipped"]["accuracy"] >= best_single
@@ -54,9 +60,21 @@ def test_ablation_and_fusion_methods(report):
 
 def test_calibration_tsne_and_peers(report):
     _, m = report
-    for name in ("image", "strokes", "audio", "fused"):
-        assert 0 <= m["calibration"][name]["ece"] < 0.2
-    assert 0 < m["tsne"]["nmi"] <= 1 and 0.1 <= m["tsne"]["purity"] <= 1
-    tasks = {(r["task"], r["method"].split(" ")[0]) for r in m["peers"]}
-    assert ("pendigits test (strokes)", "3-NN") in tasks and ("MNIST test (image)", "RBF-SVM") in tasks
-    assert any(r["task"].startswith("FSDD leave-one-speaker-out") for r in m["peers"])
+    # measured ECE: image 0.097, strokes 0.098, audio 0.092 (label smoothing: under-confident), fused 0.000
+    for name in ("image", "strokes", "audio"):
+        assert 0 <= m["calibration"][name]["ece"] < 0.12, (name, m["calibration"][name])
+    assert 0 <= m["calibration"]["fused"]["ece"] < 0.02, m["calibration"]["fused"]
+    # ten classes, well separated: measured purity 1.0 and NMI 1.0 (chance: purity about 0.1)
+    assert m["tsne"]["purity"] >= 0.95 and m["tsne"]["nmi"] >= 0.9, m["tsne"]
+    peer = {(r["task"], r["method"].split(" ")[0]): r for r in m["peers"]}
+    # peers measured here, not copied: 3-NN on pendigits 0.987, RBF-SVM on MNIST pixels 0.987,
+    # MFCC + SVM across speakers 0.637 (speaker-independent audio is much harder than the customary split)
+    assert peer[("pendigits test (strokes)", "3-NN")]["accuracy"] >= 0.95
+    assert peer[("MNIST test (image)", "RBF-SVM")]["accuracy"] >= 0.93
+    assert 0.45 <= peer[("FSDD leave-one-speaker-out mean", "MFCC")]["accuracy"] <= 0.85
+    ours = peer[("FSDD leave-one-speaker-out mean", "this")]
+    assert ours["accuracy"] is None and "not measured" in ours["method"]  # no --loso in this run
+    # this project's peer rows are the same numbers as its own single-branch scores
+    same = {"pendigits test (strokes)": "strokes", "MNIST test (image)": "image", "FSDD customary split (audio)": "audio"}
+    for task, branch in same.items():
+        assert peer[(task, "this")]["accuracy"] == pytest.approx(m["single"][branch]["accuracy"]), task

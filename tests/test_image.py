@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -5,6 +7,8 @@ from PIL import Image
 from core import data
 from core.errors import InputError
 from core.image import to_mnist
+from tests import samples
+from tests.conftest import need
 
 
 def test_output_follows_mnist_convention():
@@ -36,15 +40,27 @@ def test_polarity_and_formats_give_the_same_digit(tmp_path):
         assert np.abs(to_mnist(other).astype(int) - ref).mean() < 4
 
 
-def test_mnist_test_images_keep_their_class(recognizer, real_data):
-    images, labels = data.load_mnist(real_data, "test")
+def big_rgb_black_on_white(img: np.ndarray) -> np.ndarray:
+    """An MNIST digit as a user would hand it over: black on white, 4x larger, RGB."""
+    return np.stack([255 - np.kron(img, np.ones((4, 4), np.uint8))] * 3, -1)
+
+
+def test_mnist_test_sample_keeps_its_class(recognizer):
+    images, labels = samples.mnist()
+    preds = recognizer.predict_batch(images=[big_rgb_black_on_white(x) for x in images])
+    right = sum(p.label == y for p, y in zip(preds, labels))
+    assert right >= 97, f"{right}/100 committed MNIST test digits (measured 99)"
+
+
+def test_mnist_test_images_keep_their_class(recognizer):
+    images, labels = data.load_mnist(need("mnist"), "test")
     rng = np.random.default_rng(0)
     idx = rng.choice(len(images), 300, replace=False)
     # as a user would hand them over: black on white, 4x larger, RGB
     big = [np.stack([255 - np.kron(images[i], np.ones((4, 4), np.uint8))] * 3, -1) for i in idx]
     preds = recognizer.predict_batch(images=big)
     acc = np.mean([p.label == labels[i] for p, i in zip(preds, idx)])
-    assert acc >= 0.98
+    assert acc >= 0.98, acc  # measured 0.997 (299/300)
 
 
 def test_huge_image_is_shrunk_not_refused():
@@ -62,7 +78,8 @@ def test_huge_image_is_shrunk_not_refused():
         (np.zeros((1, 1)), "shape"),
         (np.array([[np.nan, 0], [0, 0]]), "NaN"),
         (np.zeros((4, 4), np.complex64), "dtype"),
-        ("no/such/file.png", "cannot read image"),
+        ("no/such/file.png", "pathlib.Path"),
+        (Path("no/such/file.png"), "does not exist"),
         (3.5, "numpy array, PIL image or path"),
     ],
 )

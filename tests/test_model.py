@@ -30,7 +30,7 @@ def test_every_subset_gives_fused_and_per_modality_logits(net):
         for subset in itertools.combinations(MODALITIES, r):
             out = net(**{m: x[m] for m in subset})
             assert out["fused"].shape == (4, 10)
-            assert set(out) - {"fused", "embedding"} == set(subset)
+            assert set(out) - {"fused"} == set(subset)
 
 
 def test_missing_modality_is_fully_masked(net):

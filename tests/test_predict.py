@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core import data
 from core.strokes import pendigits_to_strokes
+from tests import samples
 from tests.conftest import REPO
 
 
@@ -18,15 +18,15 @@ def run(*args):
 
 
 @pytest.fixture(scope="module")
-def files(tmp_path_factory, real_data):
+def files(tmp_path_factory):
     d = tmp_path_factory.mktemp("cli")
-    xi, yi = data.load_mnist(real_data, "test")
+    xi, yi = samples.mnist()
     i = int(np.flatnonzero(yi == 7)[0])
     Image.fromarray(255 - xi[i]).resize((112, 112)).save(d / "seven.png")
-    pp, py = data.load_pendigits(real_data, "test")
+    pp, py = samples.pendigits()
     j = int(np.flatnonzero(py == 7)[0])
     (d / "seven.json").write_text(json.dumps({"strokes": pendigits_to_strokes(pp[j].ravel())}))
-    clip = [c for c in data.fsdd_split(data.list_fsdd(real_data), "test") if c.digit == 7][0]
+    clip = [c for c in samples.fsdd() if c.digit == 7][0]
     return d / "seven.png", d / "seven.json", clip.path
 
 

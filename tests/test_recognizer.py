@@ -8,48 +8,57 @@ import torch
 
 from core import DataError, InputError, Recognizer, checkpoint, data
 from core.strokes import pendigits_to_strokes
+from tests import samples
+from tests.conftest import need
 
 
-def test_prediction_shape(recognizer, real_data):
-    clips = data.fsdd_split(data.list_fsdd(real_data), "test")
-    p = recognizer.predict(audio=clips[0].path)
+def test_prediction_shape(recognizer):
+    p = recognizer.predict(audio=samples.fsdd()[0].path)
     assert isinstance(p.label, int) and 0 <= p.label <= 9
     assert p.probs.shape == (10,) and abs(p.probs.sum() - 1) < 1e-6
     assert p.confidence == pytest.approx(p.probs[p.label])
     assert set(p.by_modality) == {"audio"}
 
 
-def test_committed_checkpoint_recognizes_each_modality_and_fuses(recognizer, real_data):
-    xi, yi = data.load_mnist(real_data, "test")
-    pp, py = data.load_pendigits(real_data, "test")
-    clips = data.fsdd_split(data.list_fsdd(real_data), "test")
-    rng = np.random.default_rng(1)
+def test_committed_checkpoint_recognizes_each_modality_and_fuses(recognizer):
+    # the committed real samples: 20 recordings, each with a handwritten and a pen-drawn digit of its label
+    xi, yi = samples.mnist()
+    pp, py = samples.pendigits()
+    clips = samples.fsdd()
     right = {"image": 0, "strokes": 0, "audio": 0, "fused": 0}
-    n = 40
-    for k in range(n):
-        d = k % 10
-        img = xi[rng.choice(np.flatnonzero(yi == d))]
-        stroke = pendigits_to_strokes(pp[rng.choice(np.flatnonzero(py == d))].ravel())
-        clip = [c for c in clips if c.digit == d][k // 10]
+    n = len(clips)
+    for k, clip in enumerate(clips):
+        d = clip.digit
+        img = xi[np.flatnonzero(yi == d)[k % 2]]
+        stroke = pendigits_to_strokes(pp[np.flatnonzero(py == d)[k % 2]].ravel())
         p = recognizer.predict(image=img, strokes=stroke, audio=clip.path)
         assert set(p.by_modality) == {"image", "strokes", "audio"}
         for m, q in p.by_modality.items():
             right[m] += int(q.argmax()) == d
         right["fused"] += p.label == d
+    # measured with the committed checkpoint: fused 20/20; image 19, strokes 20, audio 19
     assert right["fused"] == n, right
-    assert min(right["image"], right["strokes"], right["audio"]) >= n - 3, right
+    assert min(right["image"], right["strokes"], right["audio"]) >= n - 2, right
 
 
-def test_pendigits_test_strokes_drawn_on_a_canvas(recognizer, real_data):
-    pp, py = data.load_pendigits(real_data, "test")
+def test_pendigits_test_sample_drawn_on_a_canvas(recognizer):
+    pp, py = samples.pendigits()
+    preds = recognizer.predict_batch(strokes=[pendigits_to_strokes(p.ravel()) for p in pp])
+    right = sum(p.label == y for p, y in zip(preds, py))
+    assert right >= 96, f"{right}/100 committed pendigits test rows (measured 98)"
+
+
+def test_pendigits_test_strokes_drawn_on_a_canvas(recognizer):
+    pp, py = data.load_pendigits(need("pendigits"), "test")
     idx = np.random.default_rng(2).choice(len(py), 300, replace=False)
     preds = recognizer.predict_batch(strokes=[pendigits_to_strokes(pp[i].ravel()) for i in idx])
-    assert np.mean([p.label == py[i] for p, i in zip(preds, idx)]) >= 0.95
+    acc = np.mean([p.label == py[i] for p, i in zip(preds, idx)])
+    assert acc >= 0.96, acc  # measured 0.977 (293/300)
 
 
-def test_predict_batch_mixes_missing_modalities(recognizer, real_data):
-    xi, yi = data.load_mnist(real_data, "test")
-    pp, py = data.load_pendigits(real_data, "test")
+def test_predict_batch_mixes_missing_modalities(recognizer):
+    xi, yi = samples.mnist()
+    pp, py = samples.pendigits()
     out = recognizer.predict_batch(images=[xi[0], None], strokes=[None, pendigits_to_strokes(pp[0].ravel())])
     assert set(out[0].by_modality) == {"image"} and set(out[1].by_modality) == {"strokes"}
     assert out[0].label == yi[0] and out[1].label == py[0]
@@ -59,8 +68,8 @@ def test_predict_batch_mixes_missing_modalities(recognizer, real_data):
         recognizer.predict_batch(images=[xi[0]], strokes=[None, None])
 
 
-def test_thread_safe(recognizer, real_data):
-    xi, yi = data.load_mnist(real_data, "test")
+def test_thread_safe(recognizer):
+    xi, yi = samples.mnist()
     expected = [p.label for p in recognizer.predict_batch(images=list(xi[:40]))]
     results, errors = {}, []
 

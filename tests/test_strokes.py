@@ -6,13 +6,13 @@ import pytest
 from core import data
 from core.errors import InputError
 from core.strokes import N_POINTS, pendigits_to_strokes, strokes_to_pendigits, unipen_strokes
+from tests import samples
 
 
-def test_canvas_strokes_of_pendigits_rows_round_trip(any_data):
-    root, _ = any_data
-    points, _ = data.load_pendigits(root, "test", verify=False)
+def test_canvas_strokes_of_pendigits_rows_round_trip():
+    points, _ = samples.pendigits()  # 100 real test rows, committed
     errs = []
-    for row in points[:300]:
+    for row in points:
         canvas = pendigits_to_strokes(row.ravel(), size=280)
         # a browser would add timestamps; they must be ignored
         with_t = [[[x, y, 16.0 * k] for k, (x, y) in enumerate(s)] for s in canvas]
@@ -20,8 +20,9 @@ def test_canvas_strokes_of_pendigits_rows_round_trip(any_data):
         errs.append(np.abs(back - row).mean())
     # canvas coordinates are y-down; the output must be y-up like pendigits, within a few units
     # (the curve through 8 points cannot be the writer's own, so not exactly the same)
-    assert np.median(errs) < 3.0
-    assert np.percentile(errs, 90) < 6.0
+    # measured on the committed rows: median 2.25, 90th percentile 4.97 (on 300 full test rows: 2.20, 5.11)
+    assert np.median(errs) < 2.6
+    assert np.percentile(errs, 90) < 5.6
 
 
 def test_output_is_pendigits_shaped_and_y_up():

@@ -1,10 +1,16 @@
 """A tiny training run end to end: it must learn, and write a loadable, self-describing checkpoint."""
 
+import datetime
 import json
+import re
 
-from core import Recognizer, train
+import pytest
+
+from core import Recognizer, checkpoint, data, train
+from core.model import parameter_count
 
 
+@pytest.mark.slow
 def test_tiny_training_run_learns(any_data, tmp_path):
     root, real = any_data
     cfg = train.Config(
@@ -21,16 +27,38 @@ def test_tiny_training_run_learns(any_data, tmp_path):
     )
     card = train.main(cfg)
     m = card["metrics"]
-    # chance is 10%: every branch must be well above it after a few hundred steps
-    assert m["mnist_val"] > 0.6, m
-    assert m["strokes_val"] > 0.6, m
-    assert m["audio_val_heldout_speaker"] > 0.3, m
+    # chance is 10%: every branch must be well above it after a few hundred steps. The generated
+    # fixtures are easy (measured: image and strokes 1.0, audio 0.99 on the held-out speaker).
+    floor = {"image": 0.6, "strokes": 0.6, "audio": 0.3} if real else {"image": 0.9, "strokes": 0.9, "audio": 0.8}
+    assert m["mnist_val"] > floor["image"], m
+    assert m["strokes_val"] > floor["strokes"], m
+    assert m["audio_selection"]["val_acc_of_chosen_epoch"] > floor["audio"], m
     assert (
         m["fused_test_tuples"]["image+strokes+audio"]
         >= max(m["fused_test_tuples"][k] for k in ("image", "strokes", "audio")) - 0.02
     )
-    saved = json.loads((tmp_path / "ck" / "digits.json").read_text())
-    assert saved["checkpoint"]["sha256"] and saved["parameters"] > 0 and saved["training_files_sha256"]
-    assert saved["config"]["limit"] == 2400 and "git_commit" in saved and "date" in saved
-    r = Recognizer.load(tmp_path / "ck")
+    ck = tmp_path / "ck"
+    saved = json.loads((ck / checkpoint.CARD_NAME).read_text())
+    weights = ck / checkpoint.WEIGHTS_NAME
+    assert saved["checkpoint"]["sha256"] == data.file_digest(weights)
+    assert saved["checkpoint"]["bytes"] == weights.stat().st_size
+    files = saved["training_files_sha256"]
+    assert set(files) == {
+        "mnist/train-images-idx3-ubyte.gz",
+        "mnist/train-labels-idx1-ubyte.gz",
+        "pendigits/pendigits.tra",
+        "unipen/unipen_1a_digits_train.npz",
+        "fsdd/recordings/*.wav",
+    }, files
+    assert all(re.fullmatch(r"[0-9a-f]{64}", v) for v in files.values()), files
+    assert files["pendigits/pendigits.tra"] == data.file_digest(root / "pendigits" / "pendigits.tra")
+    if real:  # the published files: the card names exactly what the model learned from
+        assert files["pendigits/pendigits.tra"] == data.PENDIGITS_FILES["train"][1]
+        assert files["unipen/unipen_1a_digits_train.npz"] == data.UNIPEN_FILE[1]
+    assert saved["config"]["limit"] == 2400 and saved["config"]["data_dir"] == str(root)
+    assert re.fullmatch(r"[0-9a-f]{40}|unknown", saved["git_commit"]), saved["git_commit"]
+    age = datetime.datetime.now(datetime.UTC) - datetime.datetime.fromisoformat(saved["date"])
+    assert datetime.timedelta(0) <= age < datetime.timedelta(hours=2), saved["date"]
+    r = Recognizer.load(ck)
     assert r.model.dims.embed == 128
+    assert saved["parameters"] == parameter_count(r.model) > 100_000

@@ -1,0 +1,206 @@
+"""Inputs that are not digits, one generator per kind, for the out-of-distribution check.
+
+A classifier trained only on digits answers every input with a digit, often confidently; the
+calibration stage (core/calibrate.py) teaches a small per-branch check what a digit is *not*
+from these, and the hostile-input tests measure it on fresh draws (other seeds). Every
+generator is a pure function of its random generator, so a seed reproduces a set.
+
+Images are what a user could hand the image branch (any size, dark ink on light paper);
+strokes are canvas strokes (pixels, y down); audio is mono 8 kHz float32.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from core import audio as A
+
+CANVAS = 280  # px, the web canvas
+PRINTED_WORDS = ["hello", "Total", "Name", "date", "OK", "yes", "Street", "Paid", "km", "kg", "abc", "Sum", "Hi", "xyz",
+                 "Ref", "Page", "item", "cash", "Mr", "New", "Tax", "Fee", "Qty", "no", "cm", "sale", "Due", "Vat"]  # fmt: skip
+# printed or handwritten letters that are digits in disguise are not negatives: O/o/Q/D (0), I/l/i/j/J/T (1, 7),
+# S/s (5), Z/z (2), b/G (6), g/q (9), B (8)
+DIGIT_LIKE_LETTERS = set("OoQDIlijJTSsZzbGgqB")
+FONTS = [cv2.FONT_HERSHEY_SIMPLEX, cv2.FONT_HERSHEY_DUPLEX, cv2.FONT_HERSHEY_COMPLEX, cv2.FONT_HERSHEY_TRIPLEX,
+         cv2.FONT_HERSHEY_PLAIN, cv2.FONT_HERSHEY_COMPLEX_SMALL, cv2.FONT_ITALIC | cv2.FONT_HERSHEY_SIMPLEX]  # fmt: skip
+IMAGE_KINDS = ("noise", "blob", "scribble", "printed")
+STROKE_KINDS = ("scribble", "zigzag", "spiral", "hatching")
+AUDIO_KINDS = ("white", "pink", "hum", "music", "reversed", "babble")
+
+
+# ---------------------------------------------------------------- images
+
+
+def paper(rng: np.random.Generator, h: int = 200, w: int = 200) -> np.ndarray:
+    """Light paper with a little texture, uint8 (h, w)."""
+    base = rng.uniform(200, 255)
+    return np.clip(base + rng.normal(0, rng.uniform(0, 6), (h, w)), 0, 255).astype(np.uint8)
+
+
+def noise_image(rng: np.random.Generator) -> np.ndarray:
+    """Uniform, Gaussian, salt-and-pepper or smooth noise, at a random size."""
+    h, w = rng.integers(28, 300, size=2)
+    kind = rng.integers(0, 4)
+    if kind == 0:
+        return rng.integers(0, 256, (h, w), dtype=np.uint8)
+    if kind == 1:
+        return np.clip(rng.normal(128, rng.uniform(20, 90), (h, w)), 0, 255).astype(np.uint8)
+    if kind == 2:
+        img = paper(rng, h, w)
+        img[rng.random((h, w)) < rng.uniform(0.01, 0.2)] = 0
+        return img
+    small = rng.random((int(rng.integers(3, 12)), int(rng.integers(3, 12)))).astype(np.float32)
+    return (cv2.resize(small, (int(w), int(h)), interpolation=cv2.INTER_CUBIC).clip(0, 1) * 255).astype(np.uint8)
+
+
+def blob_image(rng: np.random.Generator) -> np.ndarray:
+    """One to four filled ellipses or polygons of ink."""
+    img = paper(rng)
+    for _ in range(rng.integers(1, 5)):
+        if rng.random() < 0.5:
+            c = tuple(int(v) for v in rng.integers(40, 160, 2))
+            axes = tuple(int(v) for v in rng.integers(15, 80, 2))
+            cv2.ellipse(img, c, axes, float(rng.uniform(0, 180)), 0, 360, int(rng.integers(0, 60)), -1, cv2.LINE_AA)
+        else:
+            pts = rng.integers(20, 180, (int(rng.integers(3, 7)), 2)).astype(np.int32)
+            cv2.fillPoly(img, [pts], int(rng.integers(0, 60)), cv2.LINE_AA)
+    return img
+
+
+def scribble_path(rng: np.random.Generator, n_turns: int | None = None) -> np.ndarray:
+    """A random scribble: a smoothed random walk with many sharp turns, (n, 2) in 0..1."""
+    n = int(n_turns or rng.integers(12, 40))
+    steps = rng.normal(0, 1, (n, 2))
+    pts = np.cumsum(steps, axis=0)
+    pts = (pts - pts.min(0)) / max(float(np.ptp(pts, axis=0).max()), 1e-6)
+    t = np.linspace(0, n - 1, n * 6)
+    return np.stack([np.interp(t, np.arange(n), pts[:, 0]), np.interp(t, np.arange(n), pts[:, 1])], 1)
+
+
+def draw_paths(paths: list[np.ndarray], rng: np.random.Generator, size: int = 200) -> np.ndarray:
+    """Paths in 0..1 -> dark ink on paper, a random pen width."""
+    img = paper(rng, size, size)
+    pen = int(rng.integers(3, 14))
+    for p in paths:
+        q = np.round((0.15 + 0.7 * p) * size * 4).astype(np.int32)
+        cv2.polylines(img, [q], False, int(rng.integers(0, 60)), pen, cv2.LINE_AA, shift=2)
+    return img
+
+
+def scribble_image(rng: np.random.Generator) -> np.ndarray:
+    return draw_paths([scribble_path(rng) for _ in range(rng.integers(1, 3))], rng)
+
+
+def printed_text(rng: np.random.Generator) -> np.ndarray:
+    """A short printed word or a few letters (no digit look-alikes), in a Hershey font."""
+    if rng.random() < 0.6:
+        word = str(rng.choice(PRINTED_WORDS))
+    else:
+        letters = [c for c in "abcdefhkmnprtuvwxyACEFHKLMNPRUVWXY" if c not in DIGIT_LIKE_LETTERS]
+        word = "".join(rng.choice(letters, size=int(rng.integers(1, 4))))
+    font = int(rng.choice(FONTS))
+    scale = float(rng.uniform(1.0, 3.0))
+    thick = int(rng.integers(1, 5))
+    (tw, th), base = cv2.getTextSize(word, font, scale, thick)
+    img = paper(rng, th + base + 40, tw + 40)
+    cv2.putText(img, word, (20, th + 20), font, scale, int(rng.integers(0, 70)), thick, cv2.LINE_AA)
+    return img
+
+
+def negative_image(kind: str, rng: np.random.Generator) -> np.ndarray:
+    """One non-digit picture of `kind` (IMAGE_KINDS), uint8 gray, dark on light."""
+    return {"noise": noise_image, "blob": blob_image, "scribble": scribble_image, "printed": printed_text}[kind](rng)
+
+
+# ---------------------------------------------------------------- strokes
+
+
+def _to_canvas(paths: list[np.ndarray], rng: np.random.Generator) -> list[list[list[float]]]:
+    """Paths in 0..1 (y down) -> canvas strokes [[x, y], ...] in pixels."""
+    f = rng.uniform(0.5, 0.8) * CANVAS
+    off = rng.uniform(0.05, 0.45, 2) * CANVAS * (1 - f / CANVAS) / 0.5
+    return [np.round(p * f + off, 1).tolist() for p in paths]
+
+
+def negative_strokes(kind: str, rng: np.random.Generator) -> list[list[list[float]]]:
+    """Canvas strokes of `kind` (STROKE_KINDS) that are no digit: scribbles, zigzags, spirals, hatching."""
+    if kind == "scribble":
+        paths = [scribble_path(rng) for _ in range(rng.integers(1, 4))]
+    elif kind == "zigzag":
+        n = int(rng.integers(6, 16))
+        x = np.linspace(0, 1, n)
+        y = np.where(np.arange(n) % 2 == 0, 0.0, 1.0) * rng.uniform(0.3, 1.0) + rng.normal(0, 0.03, n)
+        p = np.stack([x, y], 1) if rng.random() < 0.5 else np.stack([y, x], 1)
+        paths = [p]
+    elif kind == "spiral":
+        t = np.linspace(0, rng.uniform(4, 9) * np.pi, 200)
+        r = t / t.max()
+        p = np.stack([0.5 + 0.5 * r * np.cos(t), 0.5 + 0.5 * r * np.sin(t)], 1)
+        paths = [p]
+    else:  # hatching: several parallel strokes, or a grid
+        k = int(rng.integers(4, 9))
+        a = rng.uniform(0, np.pi)
+        paths = []
+        for i in range(k):
+            o = i / (k - 1) - 0.5
+            d = np.array([np.cos(a), np.sin(a)]) * 0.5
+            n = np.array([-np.sin(a), np.cos(a)]) * o
+            paths.append(np.stack([0.5 + n - d, 0.5 + n + d]) + rng.normal(0, 0.02, (2, 2)))
+        if rng.random() < 0.5:
+            paths += [np.stack([q[:, 1], q[:, 0]], 1) for q in paths]
+    paths = [np.clip(p, 0, 1) for p in paths]
+    return _to_canvas(paths, rng)
+
+
+# ---------------------------------------------------------------- audio
+
+
+def _colored(rng: np.random.Generator, n: int, exponent: float) -> np.ndarray:
+    """Noise with power spectrum 1/f^exponent (0 white, 1 pink, 2 brown)."""
+    spec = np.fft.rfft(rng.normal(0, 1, n))
+    f = np.maximum(np.fft.rfftfreq(n), 1.0 / n)
+    y = np.fft.irfft(spec / f ** (exponent / 2), n)
+    return (y / (np.abs(y).max() + 1e-9)).astype(np.float32)
+
+
+def negative_audio(kind: str, rng: np.random.Generator, speech: list[np.ndarray] | None = None) -> np.ndarray:
+    """About a second of something that is not a spoken digit, mono 8 kHz float32.
+
+    `speech` (trimmed digit recordings) is needed for "reversed" (a digit played backwards: speech-like,
+    no word) and "babble" (several digits at once)."""
+    sr = A.SAMPLE_RATE
+    n = int(rng.uniform(0.5, 2.0) * sr)
+    t = np.arange(n) / sr
+    if kind == "white":
+        y = rng.normal(0, 1, n).astype(np.float32)
+    elif kind == "pink":
+        y = _colored(rng, n, float(rng.choice([1.0, 2.0])))
+    elif kind == "hum":
+        f0 = float(rng.choice([50.0, 60.0])) * rng.uniform(0.98, 1.02)
+        y = sum(rng.uniform(0.2, 1.0) / k * np.sin(2 * np.pi * f0 * k * t + rng.uniform(0, 6)) for k in range(1, 8))
+        y = y + rng.uniform(0.0, 0.05) * rng.normal(0, 1, n)
+    elif kind == "music":
+        y = np.zeros(n)
+        notes = int(rng.integers(1, 6))
+        for k in range(notes):  # a short melody or chord of decaying harmonic tones
+            f0 = 220.0 * 2 ** (rng.integers(-12, 13) / 12)
+            start = int(k * n / notes * rng.uniform(0, 1)) if rng.random() < 0.5 else 0
+            env = np.exp(-np.maximum(t - start / sr, 0) * rng.uniform(1, 6)) * (t >= start / sr)
+            y += env * sum(0.6**h * np.sin(2 * np.pi * f0 * (h + 1) * t) for h in range(4))
+    elif kind in ("reversed", "babble"):
+        if not speech:
+            raise ValueError(f"negative audio {kind!r} needs speech clips to be made from")
+        if kind == "reversed":
+            y = speech[int(rng.integers(len(speech)))][::-1].copy()
+        else:
+            parts = [speech[int(i)] for i in rng.integers(len(speech), size=int(rng.integers(3, 6)))]
+            m = max(len(p) for p in parts)
+            y = np.zeros(m)
+            for p in parts:
+                o = int(rng.integers(0, m - len(p) + 1))
+                y[o : o + len(p)] += p * rng.uniform(0.5, 1.0)
+    else:
+        raise ValueError(f"unknown negative audio kind {kind!r}; expected one of {AUDIO_KINDS}")
+    y = np.asarray(y, dtype=np.float32)
+    return (y * (rng.uniform(0.1, 0.9) / (np.abs(y).max() + 1e-9))).astype(np.float32)

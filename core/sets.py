@@ -1,0 +1,243 @@
+"""Each modality's data split and turned into the tensors its encoder takes; and drawings made
+the way the web canvas makes them.
+
+Training reads `image_sets`, `stroke_sets`, `audio_sets` (training files only: validation is carved
+from them, see core/data.py). The test files are read by `image_test`, `stroke_test`, `audio_test`
+and `drawings(..., "test")`, which only evaluation (core/evaluate.py, scripts/benchmark_core.py) calls.
+
+A *drawing* is one pen trajectory seen twice, as on the Draw tab: the 280 px canvas picture
+(black ink, `CANVAS_PEN` px, through `image.to_mnist`) and its strokes (through
+`strokes.strokes_to_input`) — exactly what `Recognizer.predict(image=..., strokes=...)` gets.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from core import audio as A
+from core import data
+from core import strokes as S
+from core.errors import InputError
+from core.image import to_mnist
+
+CANVAS = 280  # px, the web canvas's side (demo/canvas.py)
+CANVAS_PEN = 18  # px, its pen width (demo/canvas.PEN_WIDTH)
+CANVAS_MARGIN = 0.15  # share of the side left free around a drawing
+
+Pair = tuple[torch.Tensor, torch.Tensor]  # (inputs, labels)
+
+
+def progress(it, desc: str):
+    return tqdm(it, desc=desc, leave=False, mininterval=1.0)
+
+
+def pair(x, y) -> Pair:
+    """Arrays -> (float32 inputs, int64 labels) tensors (uint8 inputs stay uint8)."""
+    x = np.asarray(x)
+    x = x if x.dtype == np.uint8 else x.astype(np.float32)
+    return torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(np.asarray(y, np.int64))
+
+
+def subsample(n: int, limit: int, rng: np.random.Generator) -> np.ndarray:
+    """Sorted indices of at most `limit` of n items (all of them when limit is 0)."""
+    return np.sort(rng.choice(n, size=min(n, limit), replace=False)) if limit else np.arange(n)
+
+
+def val_size(n: int, n_val: int) -> int:
+    """Rows the validation split takes from the end of a training file of n rows: `n_val`, or a
+    fifth of the file when it is too small to give that many and keep most for training (fixtures)."""
+    return n_val if n >= 2 * n_val else max(1, n // 5)
+
+
+def train_val(n: int, n_val: int, limit: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """(train, val) row indices of a training file: validation is its last rows; `limit` caps
+    training at `limit` rows and validation at limit // 4."""
+    v = val_size(n, n_val)
+    return subsample(n - v, limit, rng), n - v + subsample(v, limit // 4, rng)
+
+
+# ---------------------------------------------------------------- images (MNIST)
+
+
+def image_sets(root: Path, limit: int, verify: bool, rng: np.random.Generator) -> dict[str, Pair]:
+    """MNIST training file -> {"train": (n, 28, 28) uint8 (augmented per batch), "val": float 0..1}."""
+    x, y = data.load_mnist(root, "train", verify)
+    tr, va = train_val(len(x), data.MNIST_VAL, limit, rng)
+    return {"train": pair(x[tr], y[tr]), "val": pair(x[va].astype(np.float32) / 255.0, y[va])}
+
+
+def image_test(root: Path, limit: int, verify: bool, rng: np.random.Generator) -> Pair:
+    """MNIST t10k -> (n, 28, 28) float 0..1, labels."""
+    x, y = data.load_mnist(root, "test", verify)
+    te = subsample(len(x), limit, rng)
+    return pair(x[te].astype(np.float32) / 255.0, y[te])
+
+
+# ---------------------------------------------------------------- strokes (pendigits, UNIPEN)
+
+
+def unipen_split(u: data.Unipen, split: str, limit: int, rng: np.random.Generator) -> tuple[list, np.ndarray, np.ndarray]:
+    """One UNIPEN donor split -> (strokes per digit (y up, tablet units), stroke inputs, labels).
+    A few samples are one repeated point or only taps: nothing to learn from, they are skipped."""
+    idx = u.split_indices(split)
+    idx = idx[subsample(len(idx), limit, rng)]
+    parts, feats, labels = [], [], []
+    for i in progress(idx, f"unipen {split}"):
+        p = S.unipen_strokes(u.sample(i))
+        try:
+            feats.append(S.strokes_to_input(p, y_down=False))
+        except InputError:
+            continue
+        parts.append(p)
+        labels.append(u.labels[i])
+    return parts, np.stack(feats), np.array(labels, np.int64)
+
+
+def pendigits_inputs(rows: np.ndarray) -> np.ndarray:
+    return np.stack([S.pendigits_input(r) for r in progress(rows, "pendigits")])
+
+
+@dataclass
+class StrokeSets:
+    """The stroke training set kept raw (it is re-augmented every epoch) and the validation set."""
+
+    train_raw: list[tuple]  # (pendigits row, its curve) or (UNIPEN strokes, None)
+    train_y: np.ndarray
+    val: Pair  # pendigits validation rows, then UNIPEN validation donors
+    val_trajectories: list[list[np.ndarray]]  # the same validation digits as pen paths (y up), for drawings
+
+
+def stroke_sets(root: Path, limit: int, verify: bool, rng: np.random.Generator) -> StrokeSets:
+    pp, py = data.load_pendigits(root, "train", verify)
+    tr, va = train_val(len(pp), data.PENDIGITS_VAL, limit, rng)
+    u = data.load_unipen(root, verify)
+    u_tr_parts, _, u_tr_y = unipen_split(u, "train", limit, rng)
+    u_va_parts, u_va_x, u_va_y = unipen_split(u, "val", limit // 4, rng)
+    curves = [S.pendigits_curve(p) for p in pp[tr]]
+    return StrokeSets(
+        train_raw=[(p, c) for p, c in zip(pp[tr], curves)] + [(parts, None) for parts in u_tr_parts],
+        train_y=np.concatenate([py[tr], u_tr_y]),
+        val=pair(np.concatenate([pendigits_inputs(pp[va]), u_va_x]), np.concatenate([py[va], u_va_y])),
+        val_trajectories=[[S.pendigits_curve(p)] for p in pp[va]] + u_va_parts,
+    )
+
+
+def stroke_test(root: Path, limit: int, verify: bool, rng: np.random.Generator) -> dict[str, Pair]:
+    """{"pendigits": .tes rows (writers never trained on), "unipen": the test donors}."""
+    pp, py = data.load_pendigits(root, "test", verify)
+    te = subsample(len(pp), limit, rng)
+    _, ux, uy = unipen_split(data.load_unipen(root, verify), "test", limit, rng)
+    return {"pendigits": pair(pendigits_inputs(pp[te]), py[te]), "unipen": pair(ux, uy)}
+
+
+# ---------------------------------------------------------------- audio (FSDD)
+
+
+@dataclass
+class AudioSet:
+    """FSDD clips: features (n, 40, 48), labels, trimmed 8 kHz waves (for augmentation), speakers."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+    waves: list[np.ndarray]
+    speakers: np.ndarray
+
+    def take(self, rows: np.ndarray) -> AudioSet:
+        return AudioSet(self.x[rows], self.y[rows], [self.waves[i] for i in rows], self.speakers[rows])
+
+
+def _audio(clips: list[data.Clip], desc: str) -> AudioSet:
+    waves = [A.trim(A.load_audio(c.path)) for c in progress(clips, desc)]
+    x, y = pair(np.stack([A.log_mel(w) for w in waves]), [c.digit for c in clips])
+    return AudioSet(x, y, waves, np.array([c.speaker for c in clips]))
+
+
+def audio_sets(root: Path, limit: int, rng: np.random.Generator) -> AudioSet:
+    """FSDD training clips: every speaker's indices 5-49 (the epoch count is chosen by holding one speaker out)."""
+    clips = data.fsdd_split(data.list_fsdd(root), "train")
+    return _audio([clips[i] for i in subsample(len(clips), limit // 4, rng)], "fsdd train")
+
+
+def audio_test(root: Path, limit: int, rng: np.random.Generator) -> AudioSet:
+    """FSDD indices 0-4 of every speaker and digit (the customary test split)."""
+    clips = data.fsdd_split(data.list_fsdd(root), "test")
+    return _audio([clips[i] for i in subsample(len(clips), limit, rng)], "fsdd test")
+
+
+def audio_all(root: Path) -> AudioSet:
+    """All 3,000 FSDD clips, for leave-one-speaker-out."""
+    return _audio(data.list_fsdd(root), "fsdd all")
+
+
+def held_out_speaker(audio: AudioSet, speaker: str = data.FSDD_VAL_SPEAKER) -> tuple[AudioSet, AudioSet]:
+    """(every other speaker's clips, that speaker's clips)."""
+    return audio.take(np.flatnonzero(audio.speakers != speaker)), audio.take(np.flatnonzero(audio.speakers == speaker))
+
+
+# ---------------------------------------------------------------- drawings (the Draw tab)
+
+
+def to_canvas(parts: list[np.ndarray], size: int = CANVAS, margin: float = CANVAS_MARGIN) -> list[np.ndarray]:
+    """Pen paths (y up, any units) -> canvas strokes (pixels, y down), centred with a margin, as a person draws them."""
+    pts = np.concatenate(parts)
+    lo, hi = pts.min(axis=0), pts.max(axis=0)
+    f = size * (1 - 2 * margin) / max(float((hi - lo).max()), 1e-9)
+    c = (lo + hi) / 2
+    return [np.stack([size / 2 + (p[:, 0] - c[0]) * f, size / 2 - (p[:, 1] - c[1]) * f], axis=1) for p in parts]
+
+
+def draw_canvas(strokes: list, size: int = CANVAS, width: int = CANVAS_PEN) -> np.ndarray:
+    """Canvas strokes -> (size, size, 4) uint8: black ink on transparent, as the browser canvas exports it."""
+    img = np.zeros((size, size, 4), np.uint8)
+    for s in strokes:
+        pts = np.round(np.asarray(s)[:, :2]).astype(np.int32)
+        cv2.polylines(img, [pts], False, (0, 0, 0, 255), width, cv2.LINE_AA)
+    return img
+
+
+def drawing_inputs(parts: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """One pen path (y up) -> (28x28 uint8 image, stroke input vector) through the canvas path."""
+    strokes = to_canvas(parts)
+    return to_mnist(draw_canvas(strokes)), S.strokes_to_input(strokes, y_down=True)
+
+
+@dataclass
+class Drawings:
+    """Digits drawn on the canvas: the same drawing as an image and as strokes."""
+
+    image: torch.Tensor  # (n, 28, 28) float 0..1
+    strokes: torch.Tensor  # (n, INPUT_SIZE)
+    y: torch.Tensor
+    source: np.ndarray  # "pendigits" or "unipen" per drawing
+
+    def take(self, rows: np.ndarray) -> Drawings:
+        return Drawings(self.image[rows], self.strokes[rows], self.y[rows], self.source[rows])
+
+
+def make_drawings(trajectories: list[list[np.ndarray]], y: np.ndarray, source: np.ndarray) -> Drawings:
+    imgs, strokes = zip(*(drawing_inputs(p) for p in progress(trajectories, "drawings")))
+    x_img, yy = pair(np.stack(imgs).astype(np.float32) / 255.0, y)
+    return Drawings(x_img, pair(np.stack(strokes), y)[0], yy, np.asarray(source))
+
+
+def drawings(root: Path, split: str, limit: int, verify: bool, rng: np.random.Generator) -> Drawings:
+    """pendigits rows and UNIPEN donors of `split` (val: the last pendigits .tra rows and the
+    validation donors; test: pendigits .tes and the test donors) drawn on the canvas."""
+    if split == "val":
+        pp, py = data.load_pendigits(root, "train", verify)
+        rows = len(pp) - val_size(len(pp), data.PENDIGITS_VAL) + subsample(val_size(len(pp), data.PENDIGITS_VAL), limit, rng)
+    elif split == "test":
+        pp, py = data.load_pendigits(root, "test", verify)
+        rows = subsample(len(pp), limit, rng)
+    else:
+        raise ValueError(f"split {split!r}; expected 'val' or 'test'")
+    u_parts, _, u_y = unipen_split(data.load_unipen(root, verify), split, limit, rng)
+    traj = [[S.pendigits_curve(p)] for p in pp[rows]] + u_parts
+    y = np.concatenate([py[rows], u_y])
+    return make_drawings(traj, y, np.array(["pendigits"] * len(rows) + ["unipen"] * len(u_parts)))

@@ -1,0 +1,481 @@
+"""Hostile input to the Python API and the CLI: every case gets the exact kind of answer, fast, cheaply.
+
+Table-driven: each row is (name, call, expected). `expected` is an InputError whose message matches,
+or a check on the answer. Every row runs under a time bound (MAX_SECONDS) and a memory bound
+(MAX_EXTRA_MB of resident memory above what the process held before, sampled every millisecond
+from /proc while the call runs). The server side of the same cases is in tests/test_hostile_app.py.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+import threading
+import time
+import wave
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from core import DataError, InputError, checkpoint, negatives
+from core import strokes as S
+
+MAX_SECONDS = 2.0
+MAX_EXTRA_MB = 200
+SEVEN = [[[60, 50], [220, 50], [120, 250]]]  # a 7 on the 280 px canvas: bar, then the diagonal
+PAGE = 4096  # bytes per page, for /proc/self/statm
+
+
+class PeakRSS:
+    """Context manager: the largest resident-set growth (MB) seen while its block runs."""
+
+    def __enter__(self):
+        self.base = self.peak = self._rss()
+        self.stop = False
+        self.thread = threading.Thread(target=self._watch, daemon=True)
+        self.thread.start()
+        return self
+
+    def _rss(self) -> int:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * PAGE
+
+    def _watch(self):
+        while not self.stop:
+            self.peak = max(self.peak, self._rss())
+            time.sleep(0.001)
+
+    def __exit__(self, *exc):
+        self.stop = True
+        self.thread.join()
+        self.peak = max(self.peak, self._rss())
+        self.extra_mb = (self.peak - self.base) / 2**20
+        return False
+
+
+def bounded(fn):
+    """Run fn() under the time and memory bounds; returns (result or exception, seconds, MB)."""
+    t0 = time.perf_counter()
+    with PeakRSS() as m:
+        try:
+            out = fn()
+        except Exception as e:  # noqa: BLE001 - the table decides what is right
+            out = e
+    return out, time.perf_counter() - t0, m.extra_mb
+
+
+# ---------------------------------------------------------------- inputs made on the fly
+
+
+def png_bytes(img: np.ndarray | Image.Image) -> bytes:
+    buf = io.BytesIO()
+    (img if isinstance(img, Image.Image) else Image.fromarray(img)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def seven_image(size: int = 200) -> np.ndarray:
+    """Dark 7 on light paper, uint8 gray."""
+    img = np.full((size, size), 245, np.uint8)
+    f = size / 280
+    pts = (np.array(SEVEN[0]) * f).astype(np.int32)
+    cv2.polylines(img, [pts], False, 20, max(2, int(16 * f)), cv2.LINE_AA)
+    return img
+
+
+def write_wav(path: Path, y: np.ndarray, sr: int = 8000) -> Path:
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(sr)
+        w.writeframes((np.clip(y, -1, 1) * 32767).astype("<i2").tobytes())
+    return path
+
+
+@pytest.fixture(scope="module")
+def planted(tmp_path_factory) -> Path:
+    """A file with secret content that no request may reveal, and a JSON one a parser would love."""
+    d = tmp_path_factory.mktemp("planted")
+    (d / "secret.json").write_text(json.dumps({"strokes": SEVEN, "SECRET_KEY_42": "hunter2"}))
+    (d / "list.json").write_text(json.dumps(["SECRET_STRING_43"]))
+    return d
+
+
+# ---------------------------------------------------------------- strokes
+
+
+def stroke_cases(planted: Path):
+    big_number = "[[[" + "9" * 400 + ", 1], [2, 3]]]"
+    return [
+        ("a path is text, not a file", str(planted / "secret.json"), "not valid JSON"),
+        ("a missing path gives the same answer", str(planted / "missing.json"), "not valid JSON"),
+        ("a JSON list file is not read", str(planted / "list.json"), "not valid JSON"),
+        ("/etc/passwd", "/etc/passwd", "not valid JSON"),
+        ("/dev/zero is not read", "/dev/zero", "not valid JSON"),
+        ("file URL", "file:///etc/passwd", "not valid JSON"),
+        ("50 MB of empty strokes", "[" + "[]," * (50 * 2**20 // 3) + "[]]", "bytes; at most"),
+        ("16 million empty strokes as a list", [[]] * 16_000_000, "strokes given; at most"),
+        ("600 empty strokes", json.dumps({"strokes": [[]] * 600}), "at most 500"),
+        ("deeply nested", "[" * 100_000 + "]" * 100_000, "nested deeper"),
+        ("deeply nested list", json.loads("[" * 50 + "]" * 50), "empty|not a list of points|shape"),
+        ("400-digit integer", big_number, "characters; at most"),
+        ("5000-digit integer", "[[[" + "1" * 5000 + ", 1], [2, 3]]]", "characters; at most"),
+        ("a float that overflows", "[[[1e400, 1], [2, 3]]]", "NaN or infinite"),
+        ("NaN constant", "[[[NaN, 1], [2, 3]]]", "finite numbers"),
+        ("Infinity constant", '{"strokes": [[[Infinity, 1], [2, 3]]]}', "finite numbers"),
+        ("huge coordinates", [[[1e300, 1], [2, 3]]], "beyond"),
+        ("a Python int too large for a float", [[[10**400, 1], [2, 3]]], "numeric points"),
+        ("strings for points", '{"strokes": [["a", "b"]]}', "not a list of points"),
+        ("a point of 5 numbers", [[[1, 2, 3, 4, 5], [1, 2, 3, 4, 5]]], "shape"),
+        ("ragged points", [[[1, 2], [1, 2, 3, 4]]], "numeric points"),
+        ("a dict without strokes", {"SECRET": 1}, "no 'strokes' key"),
+        ("the keys do not come back", json.dumps({"SECRET_KEY_42": 1}), "no 'strokes' key"),
+        ("a number", "42", "list of strokes"),
+        ("empty", "[]", "empty"),
+        ("only taps", [[[1, 2]], [[5, 6]]], "one-point"),
+        ("no length", [[[1, 2], [1, 2]]], "no length"),
+        ("bytes that are not UTF-8", b"\xff\xfe[[[1,2]]]", "not valid JSON"),
+        ("100k points in one stroke", [[[i % 300, i % 200] for i in range(100_000)]], "points"),
+    ]
+
+
+def test_stroke_requests_are_data(planted):
+    for name, value, words in stroke_cases(planted):
+        out, sec, mb = bounded(lambda v=value: S.strokes_to_input(v))
+        assert isinstance(out, InputError), f"{name}: expected InputError, got {out!r}"[:300]
+        assert __import__("re").search(words, str(out)), f"{name}: message {out}"
+        assert "SECRET" not in str(out) and "hunter2" not in str(out), f"{name} leaked: {out}"
+        assert sec <= MAX_SECONDS, f"{name}: {sec:.2f} s"
+        assert mb <= MAX_EXTRA_MB, f"{name}: +{mb:.0f} MB"
+
+
+def test_existing_and_missing_paths_answer_alike(planted):
+    msgs = []
+    for p in (planted / "secret.json", planted / "nothing.json", "/etc/passwd", "/etc/nothing"):
+        with pytest.raises(InputError) as e:
+            S.parse_strokes(str(p))
+        msgs.append(str(e.value).replace(str(p), "X"))
+    assert len(set(msgs)) == 1, msgs
+
+
+def test_an_explicit_path_still_opens_a_stroke_file(planted):
+    parts = S.parse_strokes(planted / "secret.json")
+    assert len(parts) == 1 and parts[0].shape == (3, 2)
+
+
+# ---------------------------------------------------------------- images
+
+
+def image_cases(tmp: Path):
+    bomb = tmp / "bomb.png"
+    Image.new("1", (12000, 12000)).save(bomb)  # ~0.6 MB on disk, 144 MP decoded
+    lazy = tmp / "lazy.png"
+    Image.new("1", (9000, 9000)).save(lazy)  # under PIL's own guard: only ours stops it
+    zero = tmp / "zero.png"
+    zero.write_bytes(b"")
+    text = tmp / "text.png"
+    text.write_text("not an image")
+    trunc = tmp / "trunc.png"
+    trunc.write_bytes(png_bytes(seven_image())[:300])
+    huge_file = tmp / "huge.png"
+    huge_file.write_bytes(b"\x89PNG" + b"\0" * (25 * 2**20))
+    return [
+        ("decompression bomb PNG (path)", bomb, "pixels"),
+        ("81 MP PNG opened lazily by the caller", lambda: Image.open(lazy), "pixels"),
+        ("a str is not a path", str(bomb), "pathlib.Path"),
+        ("zero-byte file", zero, "empty"),
+        ("text named .png", text, "cannot read image"),
+        ("truncated PNG", trunc, "cannot read image"),
+        ("25 MB file", huge_file, "MB; at most"),
+        ("/dev/zero", Path("/dev/zero"), "not a regular file"),
+        ("missing file", tmp / "missing.png", "does not exist"),
+        ("1x1", np.zeros((1, 1), np.uint8), "shape"),
+        ("2x100000 array", np.zeros((2, 100_000), np.uint8), "blank"),
+        ("5 channels", np.zeros((10, 10, 5), np.uint8), "shape"),
+        ("NaN", np.full((10, 10), np.nan, np.float32), "NaN"),
+        ("complex", np.zeros((10, 10), np.complex64), "dtype"),
+        ("object", np.array([[None, 1], [2, 3]], dtype=object), "dtype"),
+        ("a 30000x30000 array header", np.lib.stride_tricks.as_strided(np.zeros(1, np.uint8), (30000, 30000), (0, 0)), "pixels"),
+        ("blank", np.full((50, 50), 255, np.uint8), "blank"),
+    ]
+
+
+def test_image_requests_are_bounded(tmp_path):
+    from core.image import to_mnist
+
+    for name, value, words in image_cases(tmp_path):
+        out, sec, mb = bounded(lambda v=value: to_mnist(v() if callable(v) else v))
+        assert isinstance(out, InputError), f"{name}: expected InputError, got {out!r}"[:300]
+        assert __import__("re").search(words, str(out)), f"{name}: message {out}"
+        assert str(tmp_path) not in str(out), f"{name}: the folder leaked: {out}"
+        assert sec <= MAX_SECONDS and mb <= MAX_EXTRA_MB, f"{name}: {sec:.2f} s, +{mb:.0f} MB"
+
+
+def colour_variants(tmp: Path) -> list[tuple[str, object]]:
+    """The same 7 in every colour model and bit depth a user may hand over."""
+    gray = seven_image()
+    rgb = Image.fromarray(np.stack([gray] * 3, -1))
+    out = []
+    cmyk = tmp / "seven_cmyk.jpg"
+    rgb.convert("CMYK").save(cmyk, quality=95)
+    out.append(("CMYK JPEG", cmyk))
+    out.append(("LAB", rgb.convert("LAB")))
+    out.append(("HSV", rgb.convert("HSV")))
+    out.append(("palette", rgb.convert("P", palette=Image.Palette.ADAPTIVE, colors=16)))
+    out.append(("12-bit in uint16", (gray.astype(np.uint16) * 16)))
+    out.append(("10-bit in uint16", (gray.astype(np.uint16) * 4)))
+    out.append(("16-bit PNG", Image.fromarray(gray.astype(np.uint16) * 257)))
+    out.append(("float 0..1", gray.astype(np.float32) / 255))
+    out.append(("float 0..255", gray.astype(np.float64)))
+    ink = (255 - gray).astype(np.uint8)
+    out.append(("black ink only in alpha", np.dstack([np.zeros_like(gray)] * 3 + [ink])))
+    out.append(("white ink only in alpha", np.dstack([np.full_like(gray, 255)] * 3 + [ink])))
+    out.append(("white on black", 255 - gray))
+    out.append(("LA mode", Image.fromarray(np.dstack([np.zeros_like(gray), ink]), "LA")))
+    return out
+
+
+def test_colour_models_and_bit_depths_read_the_same_digit(recognizer, tmp_path):
+    ref = recognizer.predict(image=seven_image())
+    assert ref.label == 7, ref.top()
+    for name, value in colour_variants(tmp_path):
+        p = recognizer.predict(image=value)
+        assert p.label == 7, f"{name}: read {p.top()}"
+        assert abs(p.confidence - ref.confidence) < 0.1, f"{name}: {p.confidence:.3f} vs {ref.confidence:.3f}"
+
+
+def test_read_never_raises_on_a_picture_that_decodes(recognizer):
+    rng = np.random.default_rng(0)
+    shapes = [(8, 8), (9, 300), (300, 9), (2, 100_000), (100_000, 2), (4000, 4000), (20, 600)]
+    for h, w in shapes:
+        for fill in ("blank", "noise", "ink"):
+            img = {"blank": np.full((h, w), 255, np.uint8), "noise": rng.integers(0, 256, (h, w), dtype=np.uint8)}.get(
+                fill, np.where(rng.random((h, w)) < 0.3, 0, 255).astype(np.uint8)
+            )
+            out, sec, mb = bounded(lambda i=img: recognizer.read(i))
+            assert not isinstance(out, Exception), f"{h}x{w} {fill}: {out!r}"
+            assert sec <= MAX_SECONDS, f"{h}x{w} {fill}: {sec:.2f} s"
+
+
+# ---------------------------------------------------------------- audio
+
+
+def audio_cases(tmp: Path):
+    long = write_wav(tmp / "long.wav", np.zeros(8000 * 600, np.float32))
+    liar = tmp / "liar.wav"
+    head = write_wav(tmp / "short.wav", np.sin(np.arange(8000) / 5.0).astype(np.float32)).read_bytes()
+    liar.write_bytes(head[:40] + (2**31 - 1).to_bytes(4, "little") + head[44:])  # data chunk claims 2 GB
+    zero = tmp / "zero.wav"
+    zero.write_bytes(b"")
+    junk = tmp / "junk.webm"
+    junk.write_bytes(b"\x1a\x45\xdf\xa3" + bytes(range(256)) * 40)
+    return [
+        ("10 minutes of wav", long, "at most 30 s"),
+        ("a str is not a path", str(long), "pathlib.Path"),
+        ("zero-byte file", zero, "empty"),
+        ("junk webm", junk, "cannot decode"),
+        ("/dev/zero", Path("/dev/zero"), "not a regular file"),
+        ("an hour as an array", (np.zeros(3600 * 8000, np.float32), 8000), "at most 30 s"),
+        ("sample rate 0", (np.zeros(8000, np.float32), 0), "sample_rate"),
+        ("sample rate True", (np.zeros(8000, np.float32), True), "sample_rate"),
+        ("sample rate 1e9", (np.zeros(8000, np.float32), 10**9), "sample_rate"),
+        ("1000 channels", (np.zeros((1000, 8000), np.float32), 8000), "channels"),
+        ("NaN samples", (np.full(8000, np.nan, np.float32), 8000), "NaN"),
+        ("silence", (np.zeros(8000, np.float32), 8000), "silent"),
+        ("bool samples", (np.zeros(8000, bool), 8000), "dtype"),
+        ("a lying WAV header", liar, "."),  # any clear answer: a result or an InputError, bounded
+    ]
+
+
+def test_audio_requests_are_bounded(tmp_path):
+    from core.audio import audio_features
+
+    audio_features(np.sin(np.arange(8000) / 3.0), 8000)  # a server has librosa imported and warm before requests
+
+    for name, value, words in audio_cases(tmp_path):
+        call = (lambda v=value: audio_features(*v)) if isinstance(value, tuple) else (lambda v=value: audio_features(v))
+        out, sec, mb = bounded(call)
+        if name.startswith("a lying"):
+            assert not isinstance(out, Exception) or isinstance(out, InputError), f"{name}: {out!r}"
+        else:
+            assert isinstance(out, InputError), f"{name}: expected InputError, got {out!r}"[:300]
+            assert __import__("re").search(words, str(out)), f"{name}: message {out}"
+        assert sec <= MAX_SECONDS and mb <= MAX_EXTRA_MB, f"{name}: {sec:.2f} s, +{mb:.0f} MB"
+
+
+def test_a_stream_without_duration_stops_decoding_at_the_limit(tmp_path):
+    out = tmp_path / "stream.webm"
+    made = subprocess.run(
+        ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "sine=frequency=440:duration=240", "-c:a", "libopus", "-f", "webm", "-"],
+        capture_output=True,
+    )
+    if made.returncode != 0:
+        pytest.skip("ffmpeg with libopus is needed to make a webm stream")
+    out.write_bytes(made.stdout)  # written to a pipe: no duration, no cues
+    from core.audio import audio_features
+
+    res, sec, mb = bounded(lambda: audio_features(out))
+    assert isinstance(res, InputError) and "30 s" in str(res), res
+    assert sec <= MAX_SECONDS and mb <= MAX_EXTRA_MB, (sec, mb)
+
+
+# ---------------------------------------------------------------- the recognizer's contract
+
+
+def test_the_api_raises_only_the_two_error_types(recognizer):
+    weird = [
+        {"image": object()},
+        {"image": "not a path"},
+        {"strokes": object()},
+        {"strokes": {"strokes": [[object(), object()]]}},
+        {"audio": object()},
+        {"audio": np.zeros(8000), "sample_rate": "8000"},
+        {"image": np.zeros((10, 10, 3), np.uint8), "strokes": "x"},
+        {},
+    ]
+    for kw in weird:
+        with pytest.raises(InputError):
+            recognizer.predict(**kw)
+    with pytest.raises(InputError, match="threshold"):
+        type(recognizer)(recognizer.model, recognizer.card, threshold=2.0)
+
+
+def test_cli_errors_are_one_line_exit_2(tmp_path, planted):
+    bomb = tmp_path / "bomb.png"
+    Image.new("1", (12000, 12000)).save(bomb)
+    nested = tmp_path / "nested.json"
+    nested.write_text("[" * 100_000 + "]" * 100_000)
+    bigint = tmp_path / "bigint.json"
+    bigint.write_text("[[[" + "9" * 5000 + ", 1], [2, 3]]]")
+    for f in (bomb, nested, bigint, tmp_path / "missing.png"):
+        r = subprocess.run([sys.executable, "-m", "core.predict", str(f)], capture_output=True, text=True, timeout=60)
+        assert r.returncode == 2, (f.name, r.returncode, r.stderr[-500:])
+        assert r.stderr.count("\n") == 1 and r.stderr.startswith("error: "), (f.name, r.stderr[-500:])
+
+
+# ---------------------------------------------------------------- honest confidence
+
+
+def test_one_input_reports_its_branch_calibrated_probability(recognizer):
+    """Fusion must not sharpen a single input: the answer is exactly the branch's calibrated answer."""
+    rng = np.random.default_rng(1)
+    for kw in (
+        {"image": negatives.noise_image(rng)},
+        {"strokes": SEVEN},
+        {"audio": rng.normal(0, 0.3, 8000), "sample_rate": 8000},
+    ):
+        p = recognizer.predict(**kw)
+        (m,) = p.by_modality
+        np.testing.assert_allclose(p.probs, p.by_modality[m], atol=1e-6)
+        assert p.confidence == pytest.approx(p.probs[p.label] * p.is_digit)
+        assert p.sure == (p.confidence >= recognizer.threshold)
+
+
+@pytest.mark.parametrize("modality, kinds", [
+    ("image", ("noise", "scribble", "printed", "blob")),
+    ("strokes", negatives.STROKE_KINDS),
+    ("audio", ("white", "pink", "hum", "music")),
+])  # fmt: skip
+def test_non_digits_are_not_sure(recognizer, modality, kinds):
+    """Fresh draws (seed 2026, never used in training): >= 95% "not sure" at the default threshold."""
+    assert recognizer.threshold > 0.3, "the checkpoint has no fitted threshold"
+    rng = np.random.default_rng(2026)
+    unsure, total = 0, 0
+    for k in kinds:
+        for _ in range(40):
+            if modality == "image":
+                kw = {"image": negatives.negative_image(k, rng)}
+            elif modality == "strokes":
+                kw = {"strokes": negatives.negative_strokes(k, rng)}
+            else:
+                kw = {"audio": negatives.negative_audio(k, rng), "sample_rate": 8000}
+            try:
+                unsure += not recognizer.predict(**kw).sure
+            except InputError:  # refused before the model (blank, silent): also not an answer
+                unsure += 1
+            total += 1
+    assert unsure / total >= 0.95, f"{modality}: only {unsure}/{total} not sure"
+
+
+def test_fused_confidence_is_not_inflated_by_a_non_digit(recognizer):
+    rng = np.random.default_rng(3)
+    noise = rng.normal(0, 0.3, 8000).astype(np.float32)
+    alone = recognizer.predict(audio=noise, sample_rate=8000)
+    both = recognizer.predict(strokes=negatives.negative_strokes("scribble", rng), audio=noise, sample_rate=8000)
+    assert not alone.sure and not both.sure, (alone.confidence, both.confidence)
+
+
+# ---------------------------------------------------------------- the model card
+
+
+def copy_checkpoint(tmp: Path) -> Path:
+    d = tmp / "ck"
+    d.mkdir()
+    for name in (checkpoint.WEIGHTS_NAME, checkpoint.CARD_NAME):
+        (d / name).write_bytes((checkpoint.DEFAULT_DIR / name).read_bytes())
+    return d
+
+
+def card_cases():
+    def edit(card: dict) -> bytes:
+        card["metrics"]["mnist_test"] = 0.9999
+        return json.dumps(card).encode()
+
+    def commit(card: dict) -> bytes:
+        card["git_commit"] = "0" * 40
+        return json.dumps(card).encode()
+
+    def wrong_type(card: dict) -> bytes:
+        card["parameters"] = "many"
+        return json.dumps(card).encode()
+
+    return [
+        ("an edited metric", edit, "does not match"),
+        ("an edited commit", commit, "does not match"),
+        ("a wrong-typed field", wrong_type, "does not match|parameters"),
+        ("not UTF-8", lambda c: b"\xff\xfe" + json.dumps(c).encode(), "not UTF-8"),
+        ("deeply nested", lambda c: b"[" * 100_000 + b"]" * 100_000, "nested deeper"),
+        ("not an object", lambda c: b"[1, 2]", "JSON object"),
+        (
+            "NaN in a metric",
+            lambda c: json.dumps(c).replace('"mnist_test": ', '"mnist_test": NaN, "x": ').encode(),
+            "valid JSON|NaN",
+        ),
+        ("huge", lambda c: b" " * (5 * 2**20) + json.dumps(c).encode(), "bytes"),
+    ]
+
+
+def test_the_model_card_is_covered_by_the_integrity_check(tmp_path):
+    for name, change, words in card_cases():
+        d = copy_checkpoint(tmp_path / name.replace(" ", "_"))
+        card = json.loads((d / checkpoint.CARD_NAME).read_text())
+        (d / checkpoint.CARD_NAME).write_bytes(change(card))
+        out, sec, mb = bounded(lambda d=d: checkpoint.load(d))
+        assert isinstance(out, DataError), f"{name}: expected DataError, got {out!r}"[:300]
+        assert __import__("re").search(words, str(out)), f"{name}: {out}"
+        assert sec <= MAX_SECONDS
+
+
+def test_non_finite_weights_are_refused(tmp_path):
+    model, card = checkpoint.load()
+    with torch.no_grad():
+        model.heads["image"].weight[0, 0] = float("nan")
+    with pytest.raises(DataError, match="non-finite"):
+        checkpoint.save(model, tmp_path / "nan", {k: v for k, v in card.items() if k != "checkpoint"})
+    # and a file written by other means is refused at load
+    d = copy_checkpoint(tmp_path)
+    blob = torch.load(d / checkpoint.WEIGHTS_NAME, weights_only=True)
+    blob["state_dict"]["heads.image.weight"][0, 0] = float("inf")
+    buf = io.BytesIO()
+    torch.save(blob, buf)
+    (d / checkpoint.WEIGHTS_NAME).write_bytes(buf.getvalue())
+    card = json.loads((d / checkpoint.CARD_NAME).read_text())
+    card["checkpoint"]["sha256"] = __import__("hashlib").sha256(buf.getvalue()).hexdigest()
+    (d / checkpoint.CARD_NAME).write_text(json.dumps(card))
+    with pytest.raises(DataError, match="non-finite"):
+        checkpoint.load(d)

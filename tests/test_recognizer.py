@@ -16,7 +16,9 @@ def test_prediction_shape(recognizer):
     p = recognizer.predict(audio=samples.fsdd()[0].path)
     assert isinstance(p.label, int) and 0 <= p.label <= 9
     assert p.probs.shape == (10,) and abs(p.probs.sum() - 1) < 1e-6
-    assert p.confidence == pytest.approx(p.probs[p.label])
+    # confidence: the calibrated probability times how digit-like the input is (the out-of-distribution check)
+    assert 0 < p.is_digit <= 1 and p.confidence == pytest.approx(p.probs[p.label] * p.is_digit)
+    assert p.sure == (p.confidence >= recognizer.threshold)
     assert set(p.by_modality) == {"audio"}
 
 

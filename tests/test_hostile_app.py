@@ -383,7 +383,7 @@ CASES = [
     ),
     Case("11 MB upload", lambda s, f: upload_raw(s, "big.png", b"\0" * (11 * 2**20)), "http", "", 413),
     # stroke JSON within the body limit: core's own bounds
-    Case("500k empty strokes", strokes_text("[" + "[]," * 500_000 + "[]]"), "error", "strokes given"),
+    Case("500k empty strokes", strokes_text("[" + "[]," * 500_000 + "[]]"), "error", "lists; at most 500 strokes"),
     Case("JSON nested 100k deep", strokes_text("[" * 100_000 + "]" * 100_000), "error", "nested deeper"),
     Case("400-digit integers", strokes_text("[[[1" + "0" * 400 + ", 2], [3, 4]]]"), "error", "characters"),
     Case("60k points in one stroke", strokes_text(json.dumps([[[i % 280, i % 97] for i in range(60_000)]])), "error", "points"),

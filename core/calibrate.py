@@ -19,8 +19,6 @@ Three things, all in `model.calibration` (see core.model.Calibration):
 
 from __future__ import annotations
 
-import itertools
-
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -31,7 +29,9 @@ from core import augment, data, negatives
 from core import image as I
 from core import strokes as S
 from core.errors import InputError
-from core.model import MODALITIES, DigitNet, ModelDimensions
+from core.evaluate import ece
+from core.model import MODALITIES, Calibration, DigitNet, ModelDimensions, fusion_inputs
+from core.tuples import embed_items
 
 TEMPERATURES = np.geomspace(0.25, 8.0, 241)  # grid searched for each temperature (robust, no optimizer state)
 THRESHOLD_QUANTILE = 0.01  # at most 1% of validation digits of any branch may be "not sure"
@@ -148,29 +148,10 @@ def negative_inputs(rng: np.random.Generator, n: int, speech: list[np.ndarray]) 
     return out
 
 
-@torch.inference_mode()
-def embed(model: DigitNet, modality: str, x: torch.Tensor, batch: int = 1000) -> tuple[torch.Tensor, torch.Tensor]:
-    model.eval()
-    e = torch.cat([model.encode(modality, x[i : i + batch]) for i in range(0, len(x), batch)])
-    return e, model.heads[modality](e)
-
-
 def fit_temperature(logits: torch.Tensor, y: torch.Tensor) -> float:
     """The temperature minimizing validation NLL (grid search)."""
     nll = [float(F.cross_entropy(logits / t, y)) for t in TEMPERATURES]
     return float(TEMPERATURES[int(np.argmin(nll))])
-
-
-def expected_calibration_error(probs: torch.Tensor, y: torch.Tensor, bins: int = 15) -> float:
-    conf, pred = probs.max(1)
-    right = (pred == y).float()
-    edges = torch.linspace(0, 1, bins + 1)
-    err = 0.0
-    for lo, hi in itertools.pairwise(edges):
-        sel = (conf > lo) & (conf <= hi)
-        if sel.any():
-            err += float(sel.float().mean() * (conf[sel].mean() - right[sel].mean()).abs())
-    return err
 
 
 def fit_ood(head: torch.nn.Module, pos: torch.Tensor, neg: torch.Tensor, seed: int) -> None:
@@ -223,37 +204,35 @@ def fit(model: DigitNet, cfg) -> dict:
     report: dict = {"temperature": {}, "ece_val_before": {}, "ece_val_after": {}}
 
     # 1. temperatures per branch (audio: the probe on its unheard speaker)
-    val_logits = {m: embed(model, m, val[m][0])[1] for m in ("image", "strokes")}
+    val_logits = {m: embed_items(model, m, val[m][0])[1] for m in ("image", "strokes")}
     probe = train_probe(probe_data, cfg)
-    val_logits["audio"] = embed(probe, "audio", probe_data["val"][0])[1]
+    val_logits["audio"] = embed_items(probe, "audio", probe_data["val"][0])[1]
     val_y = {"image": val["image"][1], "strokes": val["strokes"][1], "audio": probe_data["val"][1]}
     for i, m in enumerate(MODALITIES):
         temp = fit_temperature(val_logits[m], val_y[m])
         cal.log_temp[i] = float(np.log(temp))
         report["temperature"][m] = round(temp, 4)
-        report["ece_val_before"][m] = round(expected_calibration_error(torch.softmax(val_logits[m], 1), val_y[m]), 5)
-        report["ece_val_after"][m] = round(expected_calibration_error(torch.softmax(val_logits[m] / temp, 1), val_y[m]), 5)
+        report["ece_val_before"][m] = round(ece(torch.softmax(val_logits[m], 1).numpy(), val_y[m].numpy())[0], 5)
+        report["ece_val_after"][m] = round(ece(torch.softmax(val_logits[m] / temp, 1).numpy(), val_y[m].numpy())[0], 5)
     report["audio_probe_speaker"] = probe_data["speaker"]
 
     # fused image+strokes on validation drawings (both views of one drawing)
     xs, yd = val["drawings"]
     raster = xs[:, 2 * S.N_POINTS :].reshape(-1, I.SIZE, I.SIZE)
-    parts = {"image": embed(model, "image", raster), "strokes": embed(model, "strokes", xs)}
+    parts = {"image": embed_items(model, "image", raster), "strokes": embed_items(model, "strokes", xs)}
     n = len(yd)
-    from core.model import fusion_inputs
-
     embeds, logits, mask = fusion_inputs(n, {m: (torch.arange(n), e, lg) for m, (e, lg) in parts.items()}, model.dims)
     with torch.inference_mode():
         fused = model.fusion(embeds, logits, mask)
     temp = fit_temperature(fused, yd)
-    cal.log_temp_fused[subset_index(mask[0])] = float(np.log(temp))
+    cal.log_temp_fused[Calibration.subset_index(mask[0] > 0)] = float(np.log(temp))
     report["temperature"]["image+strokes"] = round(temp, 4)
 
     # 2. out-of-distribution checks
     speech = probe_data["waves"]
     neg = negative_inputs(np.random.default_rng(cfg.seed + 21), cfg.limit // 2 if cfg.limit else N_NEG, speech)
     neg_val = negative_inputs(np.random.default_rng(cfg.seed + 99), cfg.limit // 8 if cfg.limit else N_NEG_VAL, speech)
-    features = lambda m, x: model.calibration.ood_features(*embed(model, m, x))  # noqa: E731
+    features = lambda m, x: model.calibration.ood_features(*embed_items(model, m, x))  # noqa: E731
     for i, m in enumerate(_bar(MODALITIES, "out-of-distribution checks")):
         fit_ood(cal.ood[i], features(m, train_in[m][0]), features(m, neg[m][0]), cfg.seed + i)
     cal.fitted.fill_(True)
@@ -265,13 +244,13 @@ def fit(model: DigitNet, cfg) -> dict:
     with torch.inference_mode():
         for i, m in enumerate(MODALITIES):
             x = probe_data["val"][0] if m == "audio" else val[m][0]
-            e, lg = embed(model, m, x)  # audio: the shipped branch heard this speaker, so its check is optimistic here
-            src = embed(probe, m, x)[1] if m == "audio" else lg
+            e, lg = embed_items(model, m, x)  # audio: the shipped branch heard this speaker, so its check is optimistic here
+            src = embed_items(probe, m, x)[1] if m == "audio" else lg
             conf_parts[m] = (
                 torch.softmax(src / cal.log_temp[i].exp(), 1).max(1).values,
                 cal.ood[i](cal.ood_features(e, lg))[:, 0],
             )
-            e, lg = embed(model, m, neg_val[m][0])
+            e, lg = embed_items(model, m, neg_val[m][0])
             neg_parts[m] = (torch.softmax(lg / cal.log_temp[i].exp(), 1).max(1).values, cal.ood[i](cal.ood_features(e, lg))[:, 0])
     tau, shifts = choose_threshold(conf_parts, neg_parts)
     for i, m in enumerate(MODALITIES):
@@ -280,27 +259,14 @@ def fit(model: DigitNet, cfg) -> dict:
     cal.threshold.fill_(tau)
     report["threshold"] = tau
     report["ood_bias_shift"] = {m: round(float(v), 3) for m, v in shifts.items()}
-    with torch.inference_mode():
-        report["not_sure_val_digits"] = {
-            m: round(float((pl * cal.in_distribution(i, *_features_of(model, probe_data, val, m)) < tau).float().mean()), 5)
-            for i, (m, (pl, _)) in enumerate(conf_parts.items())
-        }
+    unsure = {m: (p * torch.sigmoid(z + shifts[m]) < tau) for m, (p, z) in conf_parts.items()}
+    report["not_sure_val_digits"] = {m: round(float(u.float().mean()), 5) for m, u in unsure.items()}
     report["not_sure_val_non_digits"] = {}
-    with torch.inference_mode():
-        for i, m in enumerate(MODALITIES):
-            x, kinds = neg_val[m]
-            e, lg = embed(model, m, x)
-            c = torch.softmax(lg / cal.log_temp[i].exp(), 1).max(1).values * cal.in_distribution(i, e, lg)
-            unsure = (c < tau).numpy()
-            report["not_sure_val_non_digits"][m] = {
-                k: round(float(unsure[[j for j, q in enumerate(kinds) if q == k]].mean()), 5) for k in sorted(set(kinds))
-            }
+    for m, (p, z) in neg_parts.items():
+        flags, kinds = (p * torch.sigmoid(z + shifts[m]) < tau).numpy(), np.array(neg_val[m][1])
+        report["not_sure_val_non_digits"][m] = {k: round(float(flags[kinds == k].mean()), 5) for k in sorted(set(kinds))}
     tqdm.write("calibration " + str(report))
     return report
-
-
-def _features_of(model: DigitNet, probe_data: dict, val: dict, m: str) -> tuple[torch.Tensor, torch.Tensor]:
-    return embed(model, m, probe_data["val"][0] if m == "audio" else val[m][0])
 
 
 def choose_threshold(digits: dict, non_digits: dict) -> tuple[float, dict[str, float]]:
@@ -330,8 +296,3 @@ def bias_for(tau: float, p_label: torch.Tensor, ood_logit: torch.Tensor) -> floa
         mid = (lo + hi) / 2
         lo, hi = (mid, hi) if unsure(mid) > THRESHOLD_QUANTILE else (lo, mid)
     return hi
-
-
-def subset_index(mask_row: torch.Tensor) -> int:
-    """A (3,) presence mask -> its bit pattern (image 1, strokes 2, audio 4), the index into log_temp_fused."""
-    return int(sum(int(v > 0) << i for i, v in enumerate(mask_row.tolist())))

@@ -215,6 +215,11 @@ class Calibration(nn.Module):
         )  # fmt: skip
 
     @staticmethod
+    def subset_index(present) -> int:
+        """Which branches are present ((3,) bools, MODALITIES order) -> index into log_temp_fused (bits 1, 2, 4)."""
+        return int(sum(1 << i for i, here in enumerate(present) if here))
+
+    @staticmethod
     def ood_features(embed: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
         """(B, embed), (B, classes) -> (B, embed + OOD_TOP): the embedding and the top log-probabilities."""
         top = torch.log_softmax(logits, dim=1).sort(dim=1, descending=True).values[:, :OOD_TOP]

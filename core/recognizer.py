@@ -143,7 +143,7 @@ class Recognizer:
             if len(present) == 1:  # one input: that branch's calibrated probability, never sharpened by fusion
                 probs = single[present[0]][k].astype(np.float64)
             else:
-                t = float(cal.log_temp_fused[sum(1 << i for i in present)].exp())
+                t = float(cal.log_temp_fused[cal.subset_index(mask[k] > 0)].exp())
                 probs = torch.softmax(fused[k] / t, dim=0).numpy().astype(np.float64)
             probs /= probs.sum()
             label = int(probs.argmax())

@@ -12,6 +12,10 @@ Three things, all in `model.calibration` (see core.model.Calibration):
 2. per branch, a small out-of-distribution check on the frozen embedding: training-writer digits
    versus generated non-digits (core/negatives.py: noise, blobs, scribbles, printed words;
    zigzags, spirals, hatching; noise, hum, music, reversed and babbled speech);
+   Before the fused temperature, the drawing anchor (how much the stroke branch's own answer counts
+   beside the fusion head's on one drawing) is chosen on validation canvas drawings: the smallest
+   anchor with the best worst-source margin of fused over the better single branch (pendigits rows
+   and UNIPEN donors), so that fusing a drawing's picture never costs accuracy on either source;
 3. the default "sure" threshold, one for every branch: each check's bias is set so that at most
    THRESHOLD_QUANTILE of its branch's validation digits are "not sure", and of the candidate
    thresholds the one that leaves the most validation non-digits "not sure" is kept.
@@ -25,7 +29,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from core import audio as A
-from core import augment, data, negatives
+from core import augment, data, negatives, sets
 from core import image as I
 from core import strokes as S
 from core.errors import InputError
@@ -43,6 +47,7 @@ OOD_LR = 3e-3
 N_IN = 6000  # training-writer digits per branch for the check
 N_NEG = 6000  # generated non-digits per branch for the check (equal share per kind)
 N_NEG_VAL = 600  # fresh non-digits (another seed) per branch, to report the check on
+ANCHORS = np.round(np.arange(0.0, 1.0001, 0.05), 2)  # candidate drawing anchors (1: the stroke branch alone)
 PROBE_EPOCHS = 20  # the audio probe's epochs: enough for its held-out speaker's calibration, a third of a full audio stage
 
 
@@ -92,7 +97,6 @@ def digits_sets(cfg, rng: np.random.Generator) -> tuple[dict, dict, dict]:
     val = {
         "image": t(np.concatenate([xi[va] / 255.0, drawn_val]), np.concatenate([yi[va], strokes_val_y])),
         "strokes": t(strokes_val, strokes_val_y),
-        "drawings": t(strokes_val, strokes_val_y),  # image + strokes of one drawing
     }
 
     gen = torch.Generator().manual_seed(cfg.seed)
@@ -216,14 +220,18 @@ def fit(model: DigitNet, cfg) -> dict:
         report["ece_val_after"][m] = round(ece(torch.softmax(val_logits[m] / temp, 1).numpy(), val_y[m].numpy())[0], 5)
     report["audio_probe_speaker"] = probe_data["speaker"]
 
-    # fused image+strokes on validation drawings (both views of one drawing)
-    xs, yd = val["drawings"]
-    raster = xs[:, 2 * S.N_POINTS :].reshape(-1, I.SIZE, I.SIZE)
-    parts = {"image": embed_items(model, "image", raster), "strokes": embed_items(model, "strokes", xs)}
-    n = len(yd)
+    # fused image+strokes on validation canvas drawings (both views of one drawing): anchor, then temperature
+    drawn = sets.drawings(data.data_root(cfg.data_dir), "val", cfg.limit, cfg.verify, rng)
+    parts = {"image": embed_items(model, "image", drawn.image), "strokes": embed_items(model, "strokes", drawn.strokes)}
+    n, yd = len(drawn.y), drawn.y
     embeds, logits, mask = fusion_inputs(n, {m: (torch.arange(n), e, lg) for m, (e, lg) in parts.items()}, model.dims)
     with torch.inference_mode():
-        fused = model.fusion(embeds, logits, mask)
+        head = model.fusion(embeds, logits, mask)
+    anchor, margins = choose_anchor(head, parts["image"][1], parts["strokes"][1], yd, drawn.source)
+    cal.drawing_anchor.fill_(anchor)
+    report["drawing_anchor"] = {"anchor": anchor, "val_margin_over_better_branch": margins}
+    with torch.inference_mode():
+        fused = model.fuse(embeds, logits, mask)
     temp = fit_temperature(fused, yd)
     cal.log_temp_fused[Calibration.subset_index(mask[0] > 0)] = float(np.log(temp))
     report["temperature"]["image+strokes"] = round(temp, 4)
@@ -267,6 +275,26 @@ def fit(model: DigitNet, cfg) -> dict:
         report["not_sure_val_non_digits"][m] = {k: round(float(flags[kinds == k].mean()), 5) for k in sorted(set(kinds))}
     tqdm.write("calibration " + str(report))
     return report
+
+
+def choose_anchor(
+    head: torch.Tensor, image: torch.Tensor, strokes: torch.Tensor, y: torch.Tensor, source: np.ndarray
+) -> tuple[float, dict[str, float]]:
+    """Fusion-head, image and stroke logits of validation drawings -> (anchor, per-source margin in points
+    of fused over the better branch at that anchor). Kept: the best worst-source margin, then the best
+    mean margin, then the smallest anchor (the most fusion)."""
+    sources = sorted(set(source.tolist()))
+    right = lambda lg, rows: float((lg[rows].argmax(1) == y[rows]).float().mean())  # noqa: E731
+    rows = {s: torch.from_numpy(source == s) for s in sources}
+    better = {s: max(right(image, rows[s]), right(strokes, rows[s])) for s in sources}
+    best = None
+    for a in ANCHORS:
+        lg = (1 - a) * F.log_softmax(head, 1) + a * F.log_softmax(strokes, 1)
+        margin = {s: round(100 * (right(lg, rows[s]) - better[s]), 3) for s in sources}
+        key = (min(margin.values()), float(np.mean(list(margin.values()))), -a)
+        if best is None or key > best[0]:
+            best = (key, float(a), margin)
+    return best[1], best[2]
 
 
 def choose_threshold(digits: dict, non_digits: dict) -> tuple[float, dict[str, float]]:

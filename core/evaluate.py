@@ -222,7 +222,7 @@ def single_branches(test: dict, uni: dict, out: Path) -> tuple[dict, dict]:
 def ablation(model: DigitNet, test_pools: dict, val_pools: dict, n: int, seed: int) -> dict:
     """Every subset, four fusion heads, the same n label-matched test tuples."""
     heads = {
-        "shipped": model.fusion.eval(),
+        "shipped": model.eval().fuse,  # the head as served (with the drawing anchor)
         "product": product_of_posteriors,
         "concat": fit_head(ConcatHead(model.dims.embed), val_pools, model.dims, seed),
         "attention": fit_head(AttentionHead(model.dims.embed), val_pools, model.dims, seed),

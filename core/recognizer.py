@@ -135,7 +135,7 @@ class Recognizer:
                     parts[m] = (torch.tensor(rows), e, lg)
                     is_digit[rows] = torch.minimum(is_digit[rows], cal.in_distribution(i, e, lg))
             embeds, logits, mask = fusion_inputs(n, parts, self.model.dims)
-            fused = self.model.fusion(embeds, logits, mask)
+            fused = self.model.fuse(embeds, logits, mask)
             single = [torch.softmax(lg / t, dim=1).numpy() for lg, t in zip(logits, cal.log_temp.exp())]
         out = []
         for k in range(n):

@@ -326,6 +326,9 @@ def main(cfg: Config) -> dict:
     history = card.get("history", {})
     metrics = card.get("metrics", {})
     metrics.pop("audio_val_heldout_speaker", None)  # a best-of-epochs score; see audio_selection below
+    loso = metrics.get("fsdd_leave_one_speaker_out")
+    if "audio" in stages or not (isinstance(loso, dict) and "folds" in loso):
+        metrics.pop("fsdd_leave_one_speaker_out", None)  # stale, or from before epochs were chosen inside each fold
     seconds = card.get("stage_seconds", {})
 
     def timed(stage, fn):
@@ -361,6 +364,7 @@ def main(cfg: Config) -> dict:
     if cfg.loso:
         metrics["fsdd_leave_one_speaker_out"] = timed("loso", lambda: leave_one_speaker_out(cfg))
     if "fusion" in stages:
+        model.calibration.drawing_anchor.zero_()  # fitted for the old head by the calibrate stage; chosen anew there
         history["fusion"] = timed("fusion", lambda: train_fusion(model, images, strokes, audio, cfg, rng))
     if "calibrate" in stages:
         try:

@@ -88,7 +88,7 @@ def tuple_parts(pools: dict[str, Pool], idx: dict[str, np.ndarray], subsets: lis
 def fused_logits(model: DigitNet, pools: dict[str, Pool], idx: dict[str, np.ndarray], subset: tuple[str, ...]) -> torch.Tensor:
     """Fusion head on precomputed embeddings, every tuple with the modalities of `subset`."""
     n = len(next(iter(idx.values())))
-    return model.fusion(*fusion_inputs(n, tuple_parts(pools, idx, [subset] * n), model.dims))
+    return model.fuse(*fusion_inputs(n, tuple_parts(pools, idx, [subset] * n), model.dims))
 
 
 def evaluate_tuples(
@@ -122,7 +122,7 @@ def drawing_accuracy(model: DigitNet, drawn: dict[str, Pool]) -> dict[str, float
     rows = torch.arange(len(y))
     with torch.inference_mode():
         model.eval()
-        fused = model.fusion(*fusion_inputs(len(y), {"image": (rows, ei, li), "strokes": (rows, es, ls)}, model.dims))
+        fused = model.fuse(*fusion_inputs(len(y), {"image": (rows, ei, li), "strokes": (rows, es, ls)}, model.dims))
     return {"fused": accuracy(fused, y), "image": accuracy(li, y), "strokes": accuracy(ls, y), "n": int(len(y))}
 
 

@@ -22,7 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from core import InputError, Recognizer, data, negatives  # noqa: E402
 from core import strokes as S  # noqa: E402
-from core.calibrate import expected_calibration_error  # noqa: E402
+from core.evaluate import ece as expected_calibration_error  # noqa: E402
+from scripts.benchmark_core import print_table  # noqa: E402
 
 SEED = 777  # not a seed the calibration stage uses (it draws with seed+21 and seed+99)
 PER_KIND = 200
@@ -86,7 +87,7 @@ def main(argv: list[str] | None = None) -> str:
         unsure = np.mean([not p.sure for p in preds])
         acc = np.mean([p.label == t for p, t in zip(preds, y)])
         probs = torch.tensor(np.stack([p.probs for p in preds]))
-        ece = expected_calibration_error(probs, torch.from_numpy(np.asarray(y)))
+        ece = expected_calibration_error(probs.numpy(), np.asarray(y))[0]
         sure_acc = np.mean([p.label == t for p, t in zip(preds, y) if p.sure])
         rows += [
             (f"{name}: answered not sure", "≤ 2%", f"{100 * unsure:.2f}%"),
@@ -99,13 +100,7 @@ def main(argv: list[str] | None = None) -> str:
         groups.setdefault(name.split(":")[0], []).extend(flags)
     for m, flags in groups.items():
         rows.append((f"non-digits, all {m} ({len(flags)}): not sure", "≥ 95%", f"{100 * np.mean(flags):.1f}%"))
-    lines = ["| measure | target | measured |", "| --- | --- | --- |"] + [f"| {a} | {b} | {c} |" for a, b, c in rows]
-    table = "\n".join(lines)
-    print(table)
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(table + "\n")
-    return table
+    return print_table(rows, args.out)
 
 
 if __name__ == "__main__":

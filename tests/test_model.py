@@ -51,7 +51,25 @@ def test_untrained_correction_is_exact_late_fusion():
     with torch.no_grad():
         out = m(**x)
         expected = sum(torch.log_softmax(out[k], 1) for k in MODALITIES)
-    torch.testing.assert_close(out["fused"], expected)
+    torch.testing.assert_close(out["fused"], torch.log_softmax(expected, 1))
+
+
+def test_drawing_anchor_leans_on_strokes_only_for_drawings():
+    m = DigitNet(ModelDimensions()).eval()
+    x = inputs()
+    with torch.no_grad():
+        subsets = (("image", "strokes"), ("image", "audio"), ("image", "strokes", "audio"))
+        before = {k: m(**{n: x[n] for n in k})["fused"] for k in subsets}
+        m.calibration.drawing_anchor.fill_(1.0)
+        drawing = m(image=x["image"], strokes=x["strokes"])
+        other = m(image=x["image"], audio=x["audio"])["fused"]
+        spoken = m(**x)["fused"]
+        m.calibration.drawing_anchor.fill_(0.5)
+        half = m(image=x["image"], strokes=x["strokes"])["fused"]
+    torch.testing.assert_close(drawing["fused"], torch.log_softmax(drawing["strokes"], 1))  # anchor 1: the stroke branch
+    torch.testing.assert_close(other, before[("image", "audio")])  # no drawing, no anchor
+    torch.testing.assert_close(spoken, before[("image", "strokes", "audio")])  # with audio the head weighs all three
+    torch.testing.assert_close(half, 0.5 * before[("image", "strokes")] + 0.5 * torch.log_softmax(drawing["strokes"], 1))
 
 
 def test_no_input_is_an_error(net):

@@ -1,0 +1,171 @@
+"""Every voice: the audio branch on voices it never trained on, measured in one run.
+
+    .venv/bin/python scripts/benchmark_audio.py [--data-dir DIR] [--checkpoints DIR] [--out FILE] [--loso]
+
+- espeak-ng digits in 20 voice variants (5 male and 5 female voices, 2 speeds): espeak-ng is never
+  used for training, so every one of these voices is new to the model;
+- non-digit words spoken by espeak-ng, and noise, hum and music (core/negatives.py, a seed the
+  calibration never used): how often each is "not sure" at the default threshold;
+- held-out text-to-speech voices (when `DATA_DIR/tts_digits` exists: scripts/make_tts_digits.sh);
+- with --loso, FSDD leave-one-speaker-out per speaker, epochs chosen inside each fold (the
+  current training recipe, trained here: 12 audio trainings);
+- latency of the audio CNN forward and of a raw clip to an answer (core/timing.py, the median).
+Prints a markdown table; the targets are issue #10's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import torch
+from tqdm import tqdm
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from core import Recognizer, data, negatives  # noqa: E402
+from core import audio as A  # noqa: E402
+from core.recognizer import preprocess, to_tensor  # noqa: E402
+from core.timing import median_ms  # noqa: E402
+from scripts.benchmark_core import print_table  # noqa: E402
+
+WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+ESPEAK_VOICES = (  # (voice, sex): five accents, each with a male and a female variant
+    ("en-us", "m"), ("en-us+f2", "f"), ("en-gb", "m"), ("en-gb+f3", "f"), ("en-gb-scotland", "m"),
+    ("en-gb-scotland+f4", "f"), ("en-029", "m"), ("en-029+f1", "f"), ("en-gb-x-rp+m3", "m"), ("en-gb-x-rp+f2", "f"),
+)  # fmt: skip
+ESPEAK_SPEEDS = (130, 200)  # words per minute: slow and brisk
+NON_DIGIT_WORDS = ("hello", "yes", "no", "okay", "stop", "please", "water", "help", "thanks", "good", "house", "cat")
+NON_DIGIT_VOICES = ("en-us", "en-gb+f3", "en-029+f1", "en-gb-scotland")
+NOISE_KINDS = ("white", "pink", "hum", "music")
+PER_KIND = 100
+SEED = 4242  # not a seed the calibration uses
+
+
+def espeak(word: str, voice: str, speed: int) -> tuple[np.ndarray, int]:
+    """One word from espeak-ng -> (waveform, sample rate); no file touches the disk."""
+    wav = subprocess.run(
+        ["espeak-ng", "-v", voice, "-s", str(speed), "--stdout", word], check=True, capture_output=True, timeout=30
+    ).stdout
+    x, sr = sf.read(io.BytesIO(wav), dtype="float32")
+    return x, sr
+
+
+def answers(r: Recognizer, clips: list[tuple[np.ndarray, int]]) -> list:
+    return [r.predict(audio=x, sample_rate=sr) for x, sr in clips]
+
+
+def espeak_rows(r: Recognizer) -> list[tuple[str, str, str]]:
+    right, by_voice = 0, {}
+    for voice, sex in tqdm(ESPEAK_VOICES, desc="espeak-ng voices", leave=False):
+        for speed in ESPEAK_SPEEDS:
+            preds = answers(r, [espeak(w, voice, speed) for w in WORDS])
+            ok = sum(p.label == d for d, p in enumerate(preds))
+            by_voice[f"{voice}@{speed}"] = ok
+            right += ok
+    n = 10 * len(by_voice)
+    female = sum(v for k, v in by_voice.items() if "+f" in k)
+    n_f = 10 * sum(1 for k in by_voice if "+f" in k)
+    worst = min(by_voice, key=by_voice.get)
+    return [
+        (f"espeak-ng digits, {len(by_voice)} voice variants ({n} clips)", "≥ 95%", f"{100 * right / n:.1f}%"),
+        ("  female variants / male variants", "", f"{100 * female / n_f:.1f}% / {100 * (right - female) / (n - n_f):.1f}%"),
+        ("  worst variant", "", f"{worst}: {by_voice[worst]}/10"),
+    ]
+
+
+def not_sure_rows(r: Recognizer, root: Path) -> list[tuple[str, str, str]]:
+    rows = []
+    if shutil.which("espeak-ng"):
+        clips = [espeak(w, v, 160) for w in NON_DIGIT_WORDS for v in NON_DIGIT_VOICES]
+        unsure = [not p.sure for p in answers(r, clips)]
+        rows.append(
+            (f"non-digit words, espeak-ng ({len(clips)}: {', '.join(NON_DIGIT_WORDS[:4])}, ...): not sure", "≥ 95%",
+             f"{100 * np.mean(unsure):.1f}%")
+        )  # fmt: skip
+    rng = np.random.default_rng(SEED)
+    speech = [A.load_audio(c.path) for c in data.fsdd_split(data.list_fsdd(root), "test")[:50]]
+    for kind in NOISE_KINDS:
+        clips = [(negatives.negative_audio(kind, rng, speech), A.SAMPLE_RATE) for _ in range(PER_KIND)]
+        unsure = [not p.sure for p in answers(r, clips)]
+        rows.append((f"{kind} ({PER_KIND}): not sure", "≥ 95%", f"{100 * np.mean(unsure):.1f}%"))
+    return rows
+
+
+def tts_rows(r: Recognizer, root: Path) -> list[tuple[str, str, str]]:
+    """Held-out TTS voices (the ones training keeps for validation), when they were generated."""
+    list_tts = getattr(data, "list_tts", None)
+    if list_tts is None or not (root / "tts_digits").is_dir():
+        return [("held-out TTS voices", "reported", "not generated (scripts/make_tts_digits.sh)")]
+    rows = []
+    by_voice: dict[str, list[bool]] = {}
+    for c in tqdm(list_tts(root, "val"), desc="tts voices", leave=False):
+        by_voice.setdefault(c.voice, []).append(r.predict(audio=c.path).label == c.digit)
+    for v, ok in sorted(by_voice.items()):
+        rows.append((f"held-out TTS voice {v} ({len(ok)} clips)", "reported", f"{100 * np.mean(ok):.1f}%"))
+    return rows
+
+
+def loso_rows(root: Path) -> list[tuple[str, str, str]]:
+    from core.train import Config, leave_one_speaker_out
+
+    t0 = time.time()
+    loso = leave_one_speaker_out(Config(data_dir=str(root)))
+    rows = [
+        ("FSDD leave-one-speaker-out mean (epochs chosen inside each fold)", "≥ 95%", f"{100 * loso['mean']:.2f}%"),
+        ("  worst speaker", "≥ 90%", f"{100 * min(loso[s] for s in data.FSDD_SPEAKERS):.2f}%"),
+    ]
+    for s in data.FSDD_SPEAKERS:
+        f = loso["folds"][s]
+        rows.append((f"  speaker {s} (epochs {f['epochs']}, chosen on {f['epochs_chosen_on']})", "", f"{100 * loso[s]:.2f}%"))
+    rows.append(("  time for the 12 trainings", "", f"{(time.time() - t0) / 60:.0f} min"))
+    return rows
+
+
+def latency_rows(r: Recognizer, root: Path) -> list[tuple[str, str, str]]:
+    clip = A.load_audio(data.fsdd_split(data.list_fsdd(root), "test")[0].path)
+    second = np.zeros(A.SAMPLE_RATE, np.float32)
+    second[: min(len(clip), A.SAMPLE_RATE)] = clip[: A.SAMPLE_RATE]
+    x = to_tensor("audio", [preprocess("audio", second, A.SAMPLE_RATE)])
+    m = r.model
+    with torch.inference_mode():
+        cnn = median_ms(lambda: m.heads["audio"](m.encode("audio", x)))
+    raw = median_ms(lambda: r.predict(audio=second, sample_rate=A.SAMPLE_RATE), runs=100)
+    return [
+        ("audio CNN forward, batch 1 (2 threads, median)", "≤ 2 ms", f"{cnn:.2f} ms"),
+        ("raw 1 s clip to an answer, `Recognizer.predict` (median)", "≤ 10 ms", f"{raw:.1f} ms"),
+    ]
+
+
+def main(argv: list[str] | None = None) -> str:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--data-dir", default=None)
+    ap.add_argument("--checkpoints", default=None)
+    ap.add_argument("--out", default=None, help="also write the table to this file")
+    ap.add_argument("--loso", action="store_true", help="also FSDD leave-one-speaker-out (12 audio trainings)")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(2)
+    root = data.data_root(args.data_dir)
+    r = Recognizer.load(args.checkpoints)
+    rows = []
+    if shutil.which("espeak-ng"):
+        rows += espeak_rows(r)
+    else:
+        rows.append(("espeak-ng voices", "≥ 95%", "not measured: espeak-ng is not installed"))
+    rows += not_sure_rows(r, root)
+    rows += tts_rows(r, root)
+    rows += latency_rows(r, root)
+    if args.loso:
+        rows += loso_rows(root)
+    return print_table(rows, args.out)
+
+
+if __name__ == "__main__":
+    main()

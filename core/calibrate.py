@@ -120,14 +120,9 @@ def digits_sets(cfg, rng: np.random.Generator) -> tuple[dict, dict, dict]:
     train["audio"] = (torch.from_numpy(np.stack([augment.augmented_audio_features(w, rng) for w in waves])), None)
     speakers = np.array([c.speaker for c in rest])
     held = data.FSDD_VAL_SPEAKER if (speakers == data.FSDD_VAL_SPEAKER).any() else speakers[0]
-    probe = {
-        "waves": [w for w, s in zip(waves, speakers) if s != held],
-        "y": torch.tensor([c.digit for c, s in zip(rest, speakers) if s != held]),
-        "val": t(
-            np.stack([A.log_mel(w) for w, s in zip(waves, speakers) if s == held]), [c.digit for c in rest if c.speaker == held]
-        ),
-        "speaker": held,
-    }
+    fsdd = sets.AudioSet(*sets.pair(np.stack([A.log_mel(w) for w in waves]), [c.digit for c in rest]), waves, speakers)
+    heard, unheard = sets.held_out_speaker(fsdd, held)
+    probe = {"waves": heard.waves, "set": heard, "val": (unheard.x, unheard.y), "speaker": held}
     return val, train, probe
 
 
@@ -185,17 +180,19 @@ def fit_ood(head: torch.nn.Module, pos: torch.Tensor, neg: torch.Tensor, seed: i
     head.eval()
 
 
-def train_probe(probe_data: dict, cfg) -> DigitNet:
-    """An audio branch trained without one speaker, whose logits on that speaker calibrate audio."""
+def train_probe(probe_data: dict, cfg, dims: ModelDimensions) -> DigitNet:
+    """An audio branch like the shipped one (same dimensions, augmentation and text-to-speech clips) trained
+    without one FSDD speaker, whose logits on that speaker calibrate audio."""
     from core import train  # the training loop lives there; imported here to keep import order one way
 
     torch.manual_seed(cfg.seed)
-    net = DigitNet(ModelDimensions())
+    net = DigitNet(dims)
     rng = np.random.default_rng(cfg.seed + 5)
     gen = torch.Generator().manual_seed(cfg.seed + 5)
-    waves, y = probe_data["waves"], probe_data["y"]
+    audio = train.load_audio(data.data_root(cfg.data_dir), cfg, rng, probe_data["set"])
+    audio = train.with_voice_bank(audio, cfg, rng, (probe_data["speaker"],))
     epochs = min(PROBE_EPOCHS, cfg.audio_epochs)
-    epoch = lambda e: (torch.from_numpy(np.stack([augment.augmented_audio_features(w, rng) for w in waves])), y)  # noqa: E731
+    epoch = lambda e: train.audio_epoch(audio, rng, cfg.spec_masks)  # noqa: E731
     train.train_branch(net, "audio", epoch, epochs, cfg.audio_lr, cfg, None, gen)
     return net.eval()
 
@@ -209,7 +206,7 @@ def fit(model: DigitNet, cfg) -> dict:
 
     # 1. temperatures per branch (audio: the probe on its unheard speaker)
     val_logits = {m: embed_items(model, m, val[m][0])[1] for m in ("image", "strokes")}
-    probe = train_probe(probe_data, cfg)
+    probe = train_probe(probe_data, cfg, model.dims)
     val_logits["audio"] = embed_items(probe, "audio", probe_data["val"][0])[1]
     val_y = {"image": val["image"][1], "strokes": val["strokes"][1], "audio": probe_data["val"][1]}
     for i, m in enumerate(MODALITIES):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import json
 import os
 import re
 from dataclasses import dataclass
@@ -234,8 +235,53 @@ def fsdd_split(clips: list[Clip], split: str, held_out: str | None = None) -> li
     raise ValueError(f"split {split!r}; expected train, val or test")
 
 
-def training_files(root: str | Path | None = None) -> dict[str, str]:
-    """sha256 of every training file a checkpoint learned from (for its model card)."""
+TTS_FOLDER = "tts_digits"  # under the data root: spoken digits from flite and festival voices (core/tts.py)
+TTS_NAME = re.compile(r"^(\d)_([a-z0-9-]+)_([a-z0-9]+)\.wav$")
+
+
+@dataclass
+class TtsClip:
+    path: Path
+    digit: int
+    voice: str  # engine and voice, e.g. "flite-kal16"
+    speaker: str  # the person recorded for the voice (several voices can share one)
+    variant: str  # rate and pitch, e.g. "r080p130"
+
+
+def tts_folder(root: str | Path | None = None, folder: str | Path | None = None) -> Path:
+    """`folder` if given, else DATA_ROOT/tts_digits."""
+    return Path(folder) if folder else data_root(root) / TTS_FOLDER
+
+
+def list_tts(root: str | Path | None = None, folder: str | Path | None = None, verify: bool = False) -> list[TtsClip]:
+    """Spoken digits made by scripts/make_tts_digits.sh -> clips with digit, voice and speaker, from the
+    folder's manifest.json (`folder`, else DATA_ROOT/tts_digits). `verify` checks every file's sha256."""
+    folder = tts_folder(root, folder)
+    manifest = folder / "manifest.json"
+    if not manifest.is_file():
+        raise DataError(f"missing {manifest}; make the spoken digits with scripts/make_tts_digits.sh")
+    try:
+        entries = json.loads(manifest.read_text())["clips"]
+        clips = []
+        for e in entries:
+            m = TTS_NAME.match(e["file"])
+            if not m or int(m.group(1)) != e["digit"] or m.group(2) != e["voice"]:
+                raise ValueError(f"entry {e['file']!r} does not match {{digit}}_{{voice}}_{{variant}}.wav")
+            clips.append(TtsClip(folder / e["file"], int(e["digit"]), e["voice"], str(e["speaker"]), m.group(3)))
+            if verify:
+                _check(clips[-1].path, e["sha256"])
+            elif not clips[-1].path.is_file():
+                raise DataError(f"missing data file {clips[-1].path}; run scripts/make_tts_digits.sh again")
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
+        raise DataError(f"corrupt {manifest}: {e}; run scripts/make_tts_digits.sh again") from e
+    if not clips:
+        raise DataError(f"{manifest} lists no clips; run scripts/make_tts_digits.sh again")
+    return clips
+
+
+def training_files(root: str | Path | None = None, tts: str | Path | None = None) -> dict[str, str]:
+    """sha256 of every training file a checkpoint learned from (for its model card); `tts`: the spoken-digits
+    folder when training used it (its manifest holds every clip's sha256)."""
     root = data_root(root)
     files = [mnist_path(root, "train", k)[0] for k in ("images", "labels")]
     files += [root / "pendigits" / PENDIGITS_FILES["train"][0], root / "unipen" / UNIPEN_FILE[0]]
@@ -245,4 +291,6 @@ def training_files(root: str | Path | None = None) -> dict[str, str]:
         h.update(c.path.name.encode())
         h.update(c.path.read_bytes())
     out["fsdd/recordings/*.wav"] = h.hexdigest()
+    if tts is not None:
+        out[f"{TTS_FOLDER}/manifest.json"] = file_digest(Path(tts) / "manifest.json")
     return out

@@ -18,6 +18,8 @@ from torch import nn
 
 MODALITIES = ("image", "strokes", "audio")
 OOD_TOP = 3  # sorted log-probabilities the out-of-distribution check reads beside the embedding
+AUDIO_NORMS = ("cmn", "cmvn")  # see ModelDimensions.audio_norm
+CMVN_FLOOR = 0.05  # a band's standard deviation is at least this (the features have unit variance overall)
 
 
 @dataclass(frozen=True)
@@ -31,8 +33,17 @@ class ModelDimensions:
     audio_mels: int = 40
     audio_frames: int = 48
     audio_channels: tuple[int, int, int] = (16, 32, 64)
+    # what the audio encoder does to its (40, 48) features first: "cmn" nothing (audio.py already removed
+    # each band's mean and scaled the whole to unit variance), "cmvn" also scales each band to unit
+    # variance over time. The default is "cmn" because checkpoints written before this field existed
+    # were trained on it and load with the default.
+    audio_norm: str = "cmn"
     fusion_hidden: int = 128
     dropout: float = 0.25
+
+    def __post_init__(self):
+        if self.audio_norm not in AUDIO_NORMS:
+            raise ValueError(f"audio_norm {self.audio_norm!r}; expected one of {AUDIO_NORMS}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -108,10 +119,13 @@ class StrokeEncoder(nn.Module):
 
 
 class AudioEncoder(nn.Module):
-    """(B, 40, 48) normalized log-mel -> (B, embed). 40x48 -> 20x24 -> 10x12 -> 5x6."""
+    """(B, 40, 48) normalized log-mel -> (B, embed). 40x48 -> 20x24 -> 10x12 -> 5x6.
+    With audio_norm "cmvn", each band of each utterance is first scaled to mean 0 and unit variance over
+    time (per-utterance CMVN: the microphone's and the speaker's spectral tilt and level both go)."""
 
     def __init__(self, d: ModelDimensions):
         super().__init__()
+        self.norm = d.audio_norm
         a, b, c = d.audio_channels
         self.features = nn.Sequential(conv_block(1, a), conv_block(a, b), conv_block(b, c))
         self.embed = nn.Sequential(
@@ -119,6 +133,8 @@ class AudioEncoder(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.norm == "cmvn":
+            x = (x - x.mean(2, keepdim=True)) / x.std(2, keepdim=True).clamp_min(CMVN_FLOOR)
         return self.embed(self.features(x.unsqueeze(1)))
 
 

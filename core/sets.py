@@ -141,27 +141,47 @@ def stroke_test(root: Path, limit: int, verify: bool, rng: np.random.Generator) 
 
 @dataclass
 class AudioSet:
-    """FSDD clips: features (n, 40, 48), labels, trimmed 8 kHz waves (for augmentation), speakers."""
+    """Spoken digits: features (n, 40, 48), labels, trimmed 8 kHz waves (for augmentation), speakers
+    (FSDD names; "tts:" + the person behind a text-to-speech voice), and optionally a bank of augmented
+    copies of the features (copies, n, 40, 48) that training epochs draw from (train.with_voice_bank)."""
 
     x: torch.Tensor
     y: torch.Tensor
     waves: list[np.ndarray]
     speakers: np.ndarray
+    bank: torch.Tensor | None = None
 
     def take(self, rows: np.ndarray) -> AudioSet:
-        return AudioSet(self.x[rows], self.y[rows], [self.waves[i] for i in rows], self.speakers[rows])
+        bank = None if self.bank is None else self.bank[:, torch.from_numpy(np.asarray(rows, np.int64))]
+        return AudioSet(self.x[rows], self.y[rows], [self.waves[i] for i in rows], self.speakers[rows], bank)
 
 
-def _audio(clips: list[data.Clip], desc: str) -> AudioSet:
+def _audio(clips: list, desc: str, prefix: str = "") -> AudioSet:
     waves = [A.trim(A.load_audio(c.path)) for c in progress(clips, desc)]
     x, y = pair(np.stack([A.log_mel(w) for w in waves]), [c.digit for c in clips])
-    return AudioSet(x, y, waves, np.array([c.speaker for c in clips]))
+    return AudioSet(x, y, waves, np.array([prefix + c.speaker for c in clips]))
+
+
+def join(a: AudioSet, b: AudioSet) -> AudioSet:
+    """Two sets of clips as one (banks are made after joining)."""
+    if a.bank is not None or b.bank is not None:
+        raise ValueError("join audio sets before making their augmentation bank")
+    return AudioSet(torch.cat([a.x, b.x]), torch.cat([a.y, b.y]), a.waves + b.waves, np.concatenate([a.speakers, b.speakers]))
 
 
 def audio_sets(root: Path, limit: int, rng: np.random.Generator) -> AudioSet:
     """FSDD training clips: every speaker's indices 5-49 (the epoch count is chosen by holding one speaker out)."""
     clips = data.fsdd_split(data.list_fsdd(root), "train")
     return _audio([clips[i] for i in subsample(len(clips), limit // 4, rng)], "fsdd train")
+
+
+TTS_PREFIX = "tts:"  # speakers of text-to-speech clips, so that none is taken for an FSDD speaker
+
+
+def tts_set(folder: Path, limit: int, verify: bool, rng: np.random.Generator) -> AudioSet:
+    """Every spoken digit in a scripts/make_tts_digits.sh folder; speakers are "tts:" + the voice's speaker."""
+    clips = data.list_tts(folder=folder, verify=verify)
+    return _audio([clips[i] for i in subsample(len(clips), limit // 4, rng)], "tts digits", TTS_PREFIX)
 
 
 def audio_test(root: Path, limit: int, rng: np.random.Generator) -> AudioSet:
@@ -175,9 +195,10 @@ def audio_all(root: Path) -> AudioSet:
     return _audio(data.list_fsdd(root), "fsdd all")
 
 
-def held_out_speaker(audio: AudioSet, speaker: str = data.FSDD_VAL_SPEAKER) -> tuple[AudioSet, AudioSet]:
-    """(every other speaker's clips, that speaker's clips)."""
-    return audio.take(np.flatnonzero(audio.speakers != speaker)), audio.take(np.flatnonzero(audio.speakers == speaker))
+def held_out_speaker(audio: AudioSet, speaker: str | tuple[str, ...] = data.FSDD_VAL_SPEAKER) -> tuple[AudioSet, AudioSet]:
+    """(every other speaker's clips, the clips of `speaker`, or of every speaker in a tuple)."""
+    out = np.isin(audio.speakers, [speaker] if isinstance(speaker, str) else list(speaker))
+    return audio.take(np.flatnonzero(~out)), audio.take(np.flatnonzero(out))
 
 
 # ---------------------------------------------------------------- drawings (the Draw tab)

@@ -4,8 +4,10 @@
 
 Stages, in order: image (MNIST, plus the stroke training set drawn like the canvas draws),
 strokes (pendigits + UNIPEN through the canvas path),
-audio (FSDD; the number of epochs is chosen on a held-out speaker, then the model is refit
-on every training speaker), fusion (encoders frozen, tuples re-drawn every epoch, modality
+audio (FSDD plus text-to-speech digits where scripts/make_tts_digits.sh made them; the number of
+epochs is chosen with a held-out FSDD speaker and held-out TTS speakers, then the model is refit on
+every speaker; augmented with the voices recipe of core/augment.py, computed once per training),
+fusion (encoders frozen, tuples re-drawn every epoch, modality
 dropout; image and strokes together always come from one drawing, as on the Draw tab),
 calibrate (core/calibrate.py, on validation data). Each branch: AdamW, one-cycle LR, label
 smoothing, augmentation, early stopping on its validation split.
@@ -23,7 +25,7 @@ import json
 import math
 import subprocess
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +35,8 @@ from tqdm import tqdm
 
 from core import augment, checkpoint, data, sets
 from core import strokes as S
-from core.model import MODALITIES, DigitNet, ModelDimensions, fusion_inputs, parameter_count
+from core.errors import DataError
+from core.model import AUDIO_NORMS, MODALITIES, DigitNet, ModelDimensions, fusion_inputs, parameter_count
 from core.tuples import (
     PAIRED,
     SUBSETS,
@@ -49,6 +52,7 @@ from core.tuples import (
 
 STAGES = ("image", "strokes", "audio", "fusion", "calibrate")
 FUSION_IMAGES = 12000  # MNIST training images per augmented copy for the fusion head
+BANK_PARALLEL = 4000  # augmented clip copies from which the voices bank is made by cfg.threads processes
 
 
 @dataclass
@@ -68,6 +72,15 @@ class Config:
     stroke_lr: float = 2e-3
     audio_epochs: int = 60
     audio_lr: float = 3e-3
+    # audio: speaker diversity (issue #10)
+    tts: bool = True  # add the text-to-speech digits (scripts/make_tts_digits.sh) to audio training, where the folder exists
+    tts_dir: str | None = None  # their folder (default: DATA_DIR/tts_digits)
+    tts_val_speakers: tuple[str, ...] = ("awb", "ked")  # TTS speakers held out (with FSDD's) to choose the audio epochs
+    audio_aug: str = "voices"  # "voices": core.augment's voices recipe, banked; "light": the original online recipe
+    audio_copies: int = augment.AUDIO_COPIES  # voices recipe: augmented copies of each clip, made once per training
+    spec_masks: int = augment.SPEC_MASKS  # voices recipe: SpecAugment time and frequency masks per example and epoch
+    audio_norm: str = "cmvn"  # the audio encoder's feature normalization (ModelDimensions.audio_norm)
+    audio_channels: tuple[int, int, int] = ModelDimensions.audio_channels  # the audio CNN's widths
     fusion_epochs: int = 8
     fusion_lr: float = 2e-3
     fusion_tuples: int = 30000  # training tuples per fusion epoch
@@ -81,6 +94,21 @@ class Config:
     test_metrics: bool = True  # measure the model card's test numbers after training (core.evaluate.test_metrics)
     out: str = str(checkpoint.DEFAULT_DIR)
     stages: tuple[str, ...] = field(default_factory=lambda: STAGES)
+
+
+# what a training run did before its config recorded these fields (cards of older checkpoints lack them)
+ORIGINAL_AUDIO_RECIPE = {"tts": False, "audio_aug": "light", "audio_norm": "cmn"}
+AUDIO_FIELDS = ("batch_size", "weight_decay", "label_smoothing", "patience", "audio_epochs", "audio_lr", "seed", "threads",
+                "tts", "tts_dir", "tts_val_speakers", "audio_aug", "audio_copies", "spec_masks", "audio_norm",
+                "audio_channels")  # fmt: skip
+
+
+def audio_config(card_config: dict, **override) -> Config:
+    """The audio recipe a checkpoint was trained with (its card's config; the original recipe for the
+    fields older cards lack), with `override`: what leave-one-speaker-out retrains to measure that recipe."""
+    kw = {**ORIGINAL_AUDIO_RECIPE, **card_config}
+    kw = {k: tuple(v) if isinstance(v, list) else v for k, v in kw.items() if k in AUDIO_FIELDS}
+    return Config(**{**kw, **override})
 
 
 # ---------------------------------------------------------------- epochs of augmented data
@@ -98,9 +126,62 @@ def drawn_images(stroke_inputs: torch.Tensor) -> torch.Tensor:
     return stroke_inputs[:, 2 * S.N_POINTS :].reshape(-1, 28, 28)
 
 
-def audio_epoch(audio: sets.AudioSet, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    x = np.stack([augment.augmented_audio_features(w, rng) for w in audio.waves])
-    return torch.from_numpy(x), audio.y
+def audio_epoch(audio: sets.AudioSet, rng: np.random.Generator, spec_masks: int = augment.SPEC_MASKS) -> tuple:
+    """One epoch of augmented audio features: from the bank when there is one (a random copy of each clip,
+    then fresh SpecAugment masks), otherwise the light recipe, computed now."""
+    if audio.bank is None:
+        x = torch.from_numpy(np.stack([augment.augmented_audio_features(w, rng) for w in audio.waves]))
+        return x, audio.y
+    pick = torch.from_numpy(rng.integers(len(audio.bank), size=len(audio.y)))
+    x = audio.bank[pick, torch.arange(len(audio.y))]
+    return augment.spec_augment(x, torch.Generator().manual_seed(int(rng.integers(2**31))), spec_masks), audio.y
+
+
+def with_voice_bank(audio: sets.AudioSet, cfg: Config, rng: np.random.Generator, held_out: tuple[str, ...]) -> sets.AudioSet:
+    """With the voices recipe: `audio` plus its bank of cfg.audio_copies augmented copies per clip (once per
+    training: the recipe costs several ms a clip, an epoch of training a fraction of one). Babble is made
+    from the clips of speakers not in `held_out`, so no validation voice is heard, even as noise."""
+    if cfg.audio_aug == "light" or audio.bank is not None:
+        return audio
+    t0 = time.time()
+    pool = [w for w, s in zip(audio.waves, audio.speakers) if s not in held_out]
+    workers = cfg.threads if len(audio.waves) * cfg.audio_copies >= BANK_PARALLEL else 1  # starting processes costs seconds
+    bank = augment.voice_bank(audio.waves, cfg.audio_copies, int(rng.integers(2**31)), pool, workers)
+    tqdm.write(f"audio: voices bank of {len(audio.waves)} clips x {cfg.audio_copies} copies in {time.time() - t0:.1f} s")
+    return replace(audio, bank=torch.from_numpy(bank))
+
+
+def audio_dims(cfg: Config, dims: ModelDimensions | None = None) -> ModelDimensions:
+    """`dims` (default: ModelDimensions()) with the audio encoder that `cfg` asks for."""
+    return replace(dims or ModelDimensions(), audio_channels=tuple(cfg.audio_channels), audio_norm=cfg.audio_norm)
+
+
+def tts_dir(cfg: Config) -> Path | None:
+    """The spoken-digits folder training uses: None with --no-tts, or when it has not been made."""
+    if not cfg.tts:
+        return None
+    folder = data.tts_folder(cfg.data_dir, cfg.tts_dir)
+    if not (folder / "manifest.json").is_file():
+        if cfg.tts_dir:  # asked for by name: a missing folder is an error, not a quiet skip
+            raise DataError(f"--tts-dir {folder} has no manifest.json; make it with scripts/make_tts_digits.sh {folder.parent}")
+        return None
+    return folder
+
+
+def load_audio(root: Path, cfg: Config, rng: np.random.Generator, fsdd: sets.AudioSet | None = None) -> sets.AudioSet:
+    """FSDD training clips (or `fsdd`), plus the text-to-speech digits where cfg and the data have them."""
+    folder = tts_dir(cfg)  # first: a wrong --tts-dir fails before any loading
+    audio = fsdd if fsdd is not None else sets.audio_sets(root, cfg.limit, rng)
+    if folder is None:
+        if cfg.tts:
+            tqdm.write(f"audio: no text-to-speech digits in {data.tts_folder(root)} (scripts/make_tts_digits.sh); FSDD only")
+        return audio
+    return sets.join(audio, sets.tts_set(folder, cfg.limit, cfg.verify, rng))
+
+
+def held_out_speakers(cfg: Config, fsdd_speaker: str) -> tuple[str, ...]:
+    """The speakers the audio epochs are chosen on: one FSDD speaker and cfg.tts_val_speakers."""
+    return (fsdd_speaker, *(sets.TTS_PREFIX + s for s in cfg.tts_val_speakers))
 
 
 # ---------------------------------------------------------------- one branch
@@ -174,31 +255,53 @@ def image_training_set(images: dict, strokes: sets.StrokeSets) -> tuple[tuple, t
 
 
 def train_audio(model: DigitNet, audio: sets.AudioSet, cfg: Config, rng, gen, val_speaker: str) -> dict:
-    """Choose the number of epochs with `val_speaker` held out, then refit `model` on every clip of `audio`."""
-    rest, val = sets.held_out_speaker(audio, val_speaker)
-    probe = DigitNet(ModelDimensions())
+    """Choose the number of epochs with FSDD's `val_speaker` and the TTS speakers cfg.tts_val_speakers held
+    out (voice-disjoint), then refit `model` on every clip of `audio`."""
+    held = held_out_speakers(cfg, val_speaker)
+    rest, val = sets.held_out_speaker(audio, held)
+    probe = DigitNet(model.dims)
     h, best = train_branch(
-        probe, "audio", lambda e: audio_epoch(rest, rng), cfg.audio_epochs, cfg.audio_lr, cfg, (val.x, val.y), gen
+        probe,
+        "audio",
+        lambda e: audio_epoch(rest, rng, cfg.spec_masks),
+        cfg.audio_epochs,
+        cfg.audio_lr,
+        cfg,
+        (val.x, val.y),
+        gen,
     )
-    tqdm.write(f"audio: best epoch on held-out speaker {val_speaker} is {best}; refitting on every speaker")
-    h2, _ = train_branch(model, "audio", lambda e: audio_epoch(audio, rng), best, cfg.audio_lr, cfg, None, gen)
-    return {"selection": h, "best_epoch": best, "refit": h2, "held_out_speaker": val_speaker}
+    probe.eval()
+    right = (branch_logits(probe, "audio", val.x).argmax(1) == val.y).numpy()
+    by_speaker = {str(s): round(float(right[val.speakers == s].mean()), 5) for s in np.unique(val.speakers)}
+    tqdm.write(f"audio: best epoch on held-out {', '.join(held)} is {best} ({json.dumps(by_speaker)}); refitting on all")
+    h2, _ = train_branch(model, "audio", lambda e: audio_epoch(audio, rng, cfg.spec_masks), best, cfg.audio_lr, cfg, None, gen)
+    return {
+        "selection": h,
+        "best_epoch": best,
+        "refit": h2,
+        "held_out_speaker": val_speaker,
+        "held_out_speakers": list(held),
+        "val_acc_by_speaker": by_speaker,
+        "clips": {"train": len(audio.y), "tts": int(np.char.startswith(audio.speakers.astype(str), sets.TTS_PREFIX).sum())},
+    }
 
 
 def leave_one_speaker_out(cfg: Config) -> dict:
     """FSDD leave-one-speaker-out with nested epoch choice: for each test speaker, the number of
     epochs is chosen with another speaker held out (the next one in FSDD_SPEAKERS, never the test
     speaker), the branch is refit on the other five, and scored on all 500 clips of the test speaker."""
-    everything = sets.audio_all(data.data_root(cfg.data_dir))
+    root = data.data_root(cfg.data_dir)
+    everything = load_audio(root, cfg, np.random.default_rng(cfg.seed), sets.audio_all(root))  # TTS clips only ever train
     out, epochs = {}, {}
     for k, s in enumerate(data.FSDD_SPEAKERS):
         t0 = time.time()
         val_speaker = data.FSDD_SPEAKERS[(k + 1) % len(data.FSDD_SPEAKERS)]
         five, test = sets.held_out_speaker(everything, s)
         torch.manual_seed(cfg.seed)
-        model = DigitNet(ModelDimensions())
+        model = DigitNet(audio_dims(cfg))
         rng = np.random.default_rng(cfg.seed)
         gen = torch.Generator().manual_seed(cfg.seed)
+        five = with_voice_bank(five, cfg, rng, held_out_speakers(cfg, val_speaker))  # per fold: no test voice in the babble
         h = train_audio(model, five, cfg, rng, gen, val_speaker)
         out[s] = round(accuracy(branch_logits(model, "audio", test.x), test.y), 5)
         epochs[s] = {"epochs_chosen_on": val_speaker, "epochs": h["best_epoch"], "seconds": round(time.time() - t0, 1)}
@@ -300,6 +403,19 @@ def mixed_tuples(matched: dict, drawn: dict, n: int, rng: np.random.Generator) -
 # ---------------------------------------------------------------- main
 
 
+def new_audio_encoder(model: DigitNet, dims: ModelDimensions, stages: set[str]) -> DigitNet:
+    """A model with `dims`' audio encoder (trained from scratch by the audio stage) and every other weight of
+    `model`. The fusion head and the calibration were fitted to the old audio encoder: retrain them too."""
+    new = DigitNet(dims)
+    keep = {k: v for k, v in model.state_dict().items() if not k.startswith(("audio.", "heads.audio."))}
+    new.load_state_dict(keep, strict=False)
+    old = model.dims
+    tqdm.write(f"audio: new encoder {dims.audio_channels} {dims.audio_norm} (was {old.audio_channels} {old.audio_norm})")
+    if not {"fusion", "calibrate"} <= stages:
+        tqdm.write("audio: warning: the fusion head and calibration fit the old audio encoder; add --stages fusion,calibrate")
+    return new
+
+
 def git_commit() -> str:
     try:
         return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
@@ -317,12 +433,17 @@ def main(cfg: Config) -> dict:
     stages = set(cfg.stages)
     images = sets.image_sets(root, cfg.limit, cfg.verify, rng) if stages & {"image", "fusion"} else None
     strokes = sets.stroke_sets(root, cfg.limit, cfg.verify, rng) if stages & {"image", "strokes", "fusion"} else None
-    audio = sets.audio_sets(root, cfg.limit, rng) if stages & {"audio", "fusion"} else None
+    audio = None
+    if stages & {"audio", "fusion"}:
+        audio = load_audio(root, cfg, rng)
+        audio = with_voice_bank(audio, cfg, rng, held_out_speakers(cfg, data.FSDD_VAL_SPEAKER))
     out = Path(cfg.out)
     if not {"image", "strokes", "audio", "fusion"} <= stages and (out / checkpoint.WEIGHTS_NAME).is_file():
         model, card = checkpoint.load(out)  # retrain some stages on top of existing weights
+        if "audio" in stages and audio_dims(cfg, model.dims) != model.dims:
+            model = new_audio_encoder(model, audio_dims(cfg, model.dims), stages)
     else:
-        model, card = DigitNet(ModelDimensions()), {}
+        model, card = DigitNet(audio_dims(cfg)), {}
     history = card.get("history", {})
     metrics = card.get("metrics", {})
     metrics.pop("audio_val_heldout_speaker", None)  # a best-of-epochs score; see audio_selection below
@@ -407,13 +528,17 @@ def main(cfg: Config) -> dict:
             f"test donors: {list(data.UNIPEN_TEST_SOURCES)}",
             "fsdd": "test: indices 0-4 (customary); epochs chosen on held-out speaker "
             f"{data.FSDD_VAL_SPEAKER}, then refit on all speakers' indices 5-49",
+            "tts": "text-to-speech digits (core/tts.py) train only; epochs chosen with speakers "
+            f"{list(cfg.tts_val_speakers)} held out, then refit on all"
+            if tts_dir(cfg) is not None and "audio" in stages
+            else "not used",
             "fused": "image+strokes: one drawing seen twice (canvas picture and strokes); "
             "otherwise label-matched tuples (one item of the label per modality)",
         },
         "metrics": metrics,
         "history": history,
         "stage_seconds": seconds,
-        "training_files_sha256": data.training_files(cfg.data_dir),
+        "training_files_sha256": data.training_files(cfg.data_dir, tts_dir(cfg) if stages & {"audio", "fusion"} else None),
         "train_seconds": round(time.time() - t_start, 1),
     }
     card = checkpoint.save(model, out, card)
@@ -430,7 +555,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=d.out, help="checkpoint directory")
     p.add_argument("--stages", default=",".join(d.stages), help=f"comma-separated subset of {','.join(STAGES)}")
     for name in ("limit", "batch_size", "patience", "image_epochs", "stroke_epochs", "audio_epochs", "fusion_epochs",
-                 "fusion_tuples", "fusion_augmentations", "val_tuples", "test_tuples", "seed", "threads"):  # fmt: skip
+                 "fusion_tuples", "fusion_augmentations", "val_tuples", "test_tuples", "seed", "threads",
+                 "audio_copies", "spec_masks"):  # fmt: skip
         p.add_argument("--" + name.replace("_", "-"), type=int, default=getattr(d, name))
     for name in ("image_lr", "stroke_lr", "audio_lr", "fusion_lr", "weight_decay", "label_smoothing"):
         p.add_argument("--" + name.replace("_", "-"), type=float, default=getattr(d, name))
@@ -439,7 +565,22 @@ def get_args_parser() -> argparse.ArgumentParser:
         "--loso", action="store_true", help="also measure FSDD leave-one-speaker-out (nested; 12 extra audio trainings)"
     )
     p.add_argument("--no-test-metrics", dest="test_metrics", action="store_false", help="skip the model card's test numbers")
+    a = p.add_argument_group("audio: speaker diversity")
+    a.add_argument("--no-tts", dest="tts", action="store_false", help="leave the text-to-speech digits out of audio training")
+    a.add_argument("--tts-dir", default=None, help="text-to-speech digits folder (default: DATA_DIR/tts_digits, used if present)")
+    a.add_argument("--tts-val-speakers", type=comma_list(str), default=d.tts_val_speakers,
+                   help="TTS speakers held out to choose the audio epochs, comma-separated")  # fmt: skip
+    a.add_argument("--audio-aug", choices=("voices", "light"), default=d.audio_aug,
+                   help="voices: core.augment voices recipe, made once per training; light: the original online one")  # fmt: skip
+    a.add_argument("--audio-norm", choices=AUDIO_NORMS, default=d.audio_norm, help="audio encoder's feature normalization")
+    a.add_argument("--audio-channels", type=comma_list(int), default=d.audio_channels,
+                   help="the audio CNN's three widths, comma-separated, e.g. 32,64,128")  # fmt: skip
     return p
+
+
+def comma_list(kind):
+    """argparse type: "a,b,c" -> a tuple of `kind`."""
+    return lambda text: tuple(kind(v) for v in text.split(",") if v.strip())
 
 
 def cli() -> None:
@@ -449,8 +590,8 @@ def cli() -> None:
     bad = set(stages) - set(STAGES)
     if bad:
         raise SystemExit(f"unknown stage(s) {sorted(bad)}; expected a subset of {', '.join(STAGES)}")
-    from core.errors import DataError
-
+    if len(kw["audio_channels"]) != 3 or min(kw["audio_channels"]) < 1:
+        raise SystemExit(f"--audio-channels {kw['audio_channels']}: expected three positive widths, e.g. 16,32,64")
     try:
         main(Config(**kw, stages=stages))
     except DataError as e:

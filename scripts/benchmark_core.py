@@ -1,12 +1,13 @@
 """Accuracy, latency and size of the committed checkpoints against the targets of issue #2.
 
-    .venv/bin/python scripts/benchmark_core.py [--data-dir DIR] [--checkpoints DIR] [--out FILE] [--loso]
+    .venv/bin/python scripts/benchmark_core.py [--data-dir DIR] [--checkpoints DIR] [--out FILE] [--loso [--tts-dir DIR]]
 
 Prints a markdown table (and writes it to --out). Every number is measured in this run: the
 branches on their test sets, label-matched test tuples, every test digit drawn through the canvas
 path (the Draw tab: fused, image alone, strokes alone) and the same for validation drawings, latency
 (one helper, the median: core/timing.py), size; with --loso also FSDD leave-one-speaker-out, with
-the number of epochs chosen inside each fold (about 15 minutes of training).
+the number of epochs chosen inside each fold (about 15 minutes of training), with the checkpoint's own
+audio recipe (core.train.audio_config).
 """
 
 from __future__ import annotations
@@ -86,11 +87,13 @@ def drawing_rows(r: Recognizer, root: Path, split: str) -> list[tuple[str, str, 
     return rows
 
 
-def loso_row(root: Path) -> tuple[str, str, str]:
-    from core.train import Config, leave_one_speaker_out
+def loso_row(root: Path, card: dict, tts_dir: str | None) -> tuple[str, str, str]:
+    from core.train import audio_config, leave_one_speaker_out
 
     t0 = time.time()
-    loso = leave_one_speaker_out(Config(data_dir=str(root)))
+    # the checkpoint's own audio recipe (augmentation, TTS clips, normalization, widths), retrained per fold
+    over = {"data_dir": str(root)} | ({"tts_dir": tts_dir} if tts_dir else {})
+    loso = leave_one_speaker_out(audio_config(card.get("config", {}), **over))
     per = ", ".join(f"{s} {100 * loso[s]:.0f} ({loso['folds'][s]['epochs']} ep.)" for s in data.FSDD_SPEAKERS)
     return (
         "FSDD leave-one-speaker-out mean (epochs chosen inside each fold)",
@@ -105,6 +108,7 @@ def main(argv: list[str] | None = None) -> str:
     ap.add_argument("--checkpoints", default=None)
     ap.add_argument("--out", default=None, help="also write the table to this file")
     ap.add_argument("--loso", action="store_true", help="measure FSDD leave-one-speaker-out (12 audio trainings, ~15 min)")
+    ap.add_argument("--tts-dir", default=None, help="--loso: the text-to-speech digits (default: the folder the checkpoint used)")
     args = ap.parse_args(argv)
     torch.set_num_threads(2)
     root = data.data_root(args.data_dir)
@@ -129,7 +133,8 @@ def main(argv: list[str] | None = None) -> str:
     )
     au = sets.audio_test(root, 0, rng)
     rows.append(("FSDD customary split (indices 0-4 test), audio", "≥ 99%", pct(accuracy(branch_logits(m, "audio", au.x), au.y))))
-    rows.append(loso_row(root) if args.loso else ("FSDD leave-one-speaker-out mean", "≥ 85%", "not measured (pass --loso)"))
+    no_loso = ("FSDD leave-one-speaker-out mean", "≥ 85%", "not measured (pass --loso)")
+    rows.append(loso_row(root, r.card, args.tts_dir) if args.loso else no_loso)
 
     pools = tuple_pools(m, {"image": (x_img, y_img), "strokes": (x_pen, y_pen), "audio": (au.x, au.y)})
     tup = evaluate_tuples(m, pools, N_TUPLES, seed=123)

@@ -3,6 +3,9 @@
 # tests use (espeak-ng and sox for real speech, ffmpeg for mp3/webm, libportaudio2 for the
 # microphone, xvfb/xdotool for OpenCV windows, chromium for browser tests).
 # Safe to run again: pip is skipped while requirements.txt is unchanged.
+# Training (not the tests, not the demo) can also use text-to-speech digits for the audio branch; making
+# them needs the Debian packages flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts
+# (`scripts/make_tts_digits.sh --install` installs them as root, then writes data/tts_digits/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SYSTEM_PACKAGES="espeak-ng sox ffmpeg libportaudio2 xvfb xdotool chromium chromium-driver tesseract-ocr"

@@ -8,14 +8,15 @@ Three things, all in `model.calibration` (see core.model.Calibration):
    UNIPEN validation donors; for audio, an FSDD speaker the *probe* model never heard, because the
    shipped audio branch heard every training speaker), and one per modality subset for fused
    answers (image+strokes on validation drawings: one drawing, two views; subsets with audio keep
-   temperature 1, since no unheard speaker is left for the shipped branch);
-2. per branch, a small out-of-distribution check on the frozen embedding: training-writer digits
-   versus generated non-digits (core/negatives.py: noise, blobs, scribbles, printed words;
-   zigzags, spirals, hatching; noise, hum, music, reversed and babbled speech);
+   temperature 1, since no unheard speaker is left for the shipped branch).
    Before the fused temperature, the drawing anchor (how much the stroke branch's own answer counts
    beside the fusion head's on one drawing) is chosen on validation canvas drawings: the smallest
    anchor with the best worst-source margin of fused over the better single branch (pendigits rows
    and UNIPEN donors), so that fusing a drawing's picture never costs accuracy on either source;
+2. per branch, a small out-of-distribution check on the frozen embedding: training-writer digits
+   versus generated non-digits (core/negatives.py: noise, blobs, scribbles, printed words;
+   zigzags, spirals, hatching; noise, hum, music, reversed and babbled speech, and non-digit words
+   spoken by the training text-to-speech voices, with the digits those voices say on the digit side);
 3. the default "sure" threshold, one for every branch: each check's bias is set so that at most
    THRESHOLD_QUANTILE of its branch's validation digits are "not sure", and of the candidate
    thresholds the one that leaves the most validation non-digits "not sure" is kept.
@@ -117,22 +118,53 @@ def digits_sets(cfg, rng: np.random.Generator) -> tuple[dict, dict, dict]:
     if cfg.limit:
         rest = [rest[i] for i in _pick(len(rest), lim(cfg.limit // 4), rng)]
     waves = [A.trim(A.load_audio(c.path)) for c in _bar(rest, "fsdd")]
-    train["audio"] = (torch.from_numpy(np.stack([augment.augmented_audio_features(w, rng) for w in waves])), None)
+    tts_digits, words, words_val = tts_clips(cfg)
+    in_dist = waves + [A.trim(A.load_audio(c.path)) for c in _bar(tts_digits, "tts digits")]
+    train["audio"] = (torch.from_numpy(np.stack([augment.augmented_audio_features(w, rng) for w in in_dist])), None)
     speakers = np.array([c.speaker for c in rest])
     held = data.FSDD_VAL_SPEAKER if (speakers == data.FSDD_VAL_SPEAKER).any() else speakers[0]
     fsdd = sets.AudioSet(*sets.pair(np.stack([A.log_mel(w) for w in waves]), [c.digit for c in rest]), waves, speakers)
     heard, unheard = sets.held_out_speaker(fsdd, held)
-    probe = {"waves": heard.waves, "set": heard, "val": (unheard.x, unheard.y), "speaker": held}
+    probe = {"waves": heard.waves, "set": heard, "val": (unheard.x, unheard.y), "speaker": held, "words": words,
+             "words_val": words_val}  # fmt: skip
     return val, train, probe
 
 
-def negative_inputs(rng: np.random.Generator, n: int, speech: list[np.ndarray]) -> dict[str, tuple[torch.Tensor, list[str]]]:
-    """n generated non-digits per branch, through the same preprocessing as users' inputs -> (x, kinds)."""
+def tts_clips(cfg) -> tuple[list, list[np.ndarray], list[np.ndarray]]:
+    """Text-to-speech material where training used it: (digit clips of the training TTS speakers, their
+    non-digit words, the held-out TTS speakers' non-digit words); empty lists otherwise."""
+    folder = data.tts_folder(cfg.data_dir, getattr(cfg, "tts_dir", None))
+    if not getattr(cfg, "tts", False) or not (folder / "manifest.json").is_file():
+        return [], [], []
+    held = set(getattr(cfg, "tts_val_speakers", ()))
+    digits = [c for c in data.list_tts(folder=folder) if c.speaker not in held]
+    if cfg.limit:
+        digits = digits[: cfg.limit // 4]
+    words = data.list_tts_words(folder)
+
+    def load(keep) -> list[np.ndarray]:
+        out = []
+        for path, _, speaker in filter(lambda w: keep(w[2]), words):
+            try:
+                out.append(A.trim(A.load_audio(path)))
+            except InputError:  # a word too short to be taken for speech is refused before the model anyway
+                pass
+        return out
+
+    return digits, load(lambda s: s not in held), load(lambda s: s in held)
+
+
+def negative_inputs(
+    rng: np.random.Generator, n: int, speech: list[np.ndarray], words: list[np.ndarray] | None = None
+) -> dict[str, tuple[torch.Tensor, list[str]]]:
+    """n generated non-digits per branch, through the same preprocessing as users' inputs -> (x, kinds).
+    Audio includes spoken non-digit words when `words` are given."""
     out = {}
+    audio_kinds = negatives.AUDIO_KINDS + ((negatives.WORD_KIND,) if words else ())
     makers = {
         "image": (negatives.IMAGE_KINDS, lambda k: I.to_mnist(negatives.negative_image(k, rng)).astype(np.float32) / 255.0),
         "strokes": (negatives.STROKE_KINDS, lambda k: S.strokes_to_input(negatives.negative_strokes(k, rng))),
-        "audio": (negatives.AUDIO_KINDS, lambda k: A.log_mel(A.trim(negatives.negative_audio(k, rng, speech)))),
+        "audio": (audio_kinds, lambda k: A.log_mel(A.trim(negatives.negative_audio(k, rng, speech, words)))),
     }
     for m, (kinds, make) in makers.items():
         xs, ks = [], []
@@ -235,8 +267,10 @@ def fit(model: DigitNet, cfg) -> dict:
 
     # 2. out-of-distribution checks
     speech = probe_data["waves"]
-    neg = negative_inputs(np.random.default_rng(cfg.seed + 21), cfg.limit // 2 if cfg.limit else N_NEG, speech)
-    neg_val = negative_inputs(np.random.default_rng(cfg.seed + 99), cfg.limit // 8 if cfg.limit else N_NEG_VAL, speech)
+    neg = negative_inputs(np.random.default_rng(cfg.seed + 21), cfg.limit // 2 if cfg.limit else N_NEG, speech, probe_data["words"])
+    neg_val = negative_inputs(
+        np.random.default_rng(cfg.seed + 99), cfg.limit // 8 if cfg.limit else N_NEG_VAL, speech, probe_data["words_val"]
+    )  # held-out TTS speakers' words: the report says how unheard voices' words fare
     features = lambda m, x: model.calibration.ood_features(*embed_items(model, m, x))  # noqa: E731
     for i, m in enumerate(_bar(MODALITIES, "out-of-distribution checks")):
         fit_ood(cal.ood[i], features(m, train_in[m][0]), features(m, neg[m][0]), cfg.seed + i)

@@ -279,6 +279,19 @@ def list_tts(root: str | Path | None = None, folder: str | Path | None = None, v
     return clips
 
 
+def list_tts_words(folder: Path) -> list[tuple[Path, str, str]]:
+    """Non-digit words in a spoken-digits folder (OUT/words, scripts/make_tts_digits.sh) -> [(path, word,
+    speaker)]; [] when the folder has none (made before the words were added)."""
+    manifest = folder / "words" / "manifest.json"
+    if not manifest.is_file():
+        return []
+    try:
+        entries = json.loads(manifest.read_text())["clips"]
+        return [(folder / "words" / Path(e["file"]).name, str(e["word"]), str(e["speaker"])) for e in entries]
+    except (json.JSONDecodeError, KeyError, TypeError) as e:
+        raise DataError(f"corrupt {manifest}: {e}; run scripts/make_tts_digits.sh again") from e
+
+
 def training_files(root: str | Path | None = None, tts: str | Path | None = None) -> dict[str, str]:
     """sha256 of every training file a checkpoint learned from (for its model card); `tts`: the spoken-digits
     folder when training used it (its manifest holds every clip's sha256)."""

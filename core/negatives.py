@@ -27,6 +27,7 @@ FONTS = [cv2.FONT_HERSHEY_SIMPLEX, cv2.FONT_HERSHEY_DUPLEX, cv2.FONT_HERSHEY_COM
 IMAGE_KINDS = ("noise", "blob", "scribble", "printed")
 STROKE_KINDS = ("scribble", "zigzag", "spiral", "hatching")
 AUDIO_KINDS = ("white", "pink", "hum", "music", "reversed", "babble")
+WORD_KIND = "words"  # spoken non-digit words (text-to-speech clips), where they were made
 
 
 # ---------------------------------------------------------------- images
@@ -164,11 +165,13 @@ def _colored(rng: np.random.Generator, n: int, exponent: float) -> np.ndarray:
     return (y / (np.abs(y).max() + 1e-9)).astype(np.float32)
 
 
-def negative_audio(kind: str, rng: np.random.Generator, speech: list[np.ndarray] | None = None) -> np.ndarray:
+def negative_audio(
+    kind: str, rng: np.random.Generator, speech: list[np.ndarray] | None = None, words: list[np.ndarray] | None = None
+) -> np.ndarray:
     """About a second of something that is not a spoken digit, mono 8 kHz float32.
 
     `speech` (trimmed digit recordings) is needed for "reversed" (a digit played backwards: speech-like,
-    no word) and "babble" (several digits at once)."""
+    no word) and "babble" (several digits at once); `words` (spoken non-digit words) for "words"."""
     sr = A.SAMPLE_RATE
     n = int(rng.uniform(0.5, 2.0) * sr)
     t = np.arange(n) / sr
@@ -188,6 +191,11 @@ def negative_audio(kind: str, rng: np.random.Generator, speech: list[np.ndarray]
             start = int(k * n / notes * rng.uniform(0, 1)) if rng.random() < 0.5 else 0
             env = np.exp(-np.maximum(t - start / sr, 0) * rng.uniform(1, 6)) * (t >= start / sr)
             y += env * sum(0.6**h * np.sin(2 * np.pi * f0 * (h + 1) * t) for h in range(4))
+    elif kind == WORD_KIND:
+        if not words:
+            raise ValueError("negative audio 'words' needs recordings of non-digit words")
+        y = words[int(rng.integers(len(words)))]
+        y = y + rng.uniform(0.0, 0.02) * rng.normal(0, 1, len(y)) * np.abs(y).max()
     elif kind in ("reversed", "babble"):
         if not speech:
             raise ValueError(f"negative audio {kind!r} needs speech clips to be made from")

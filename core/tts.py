@@ -30,6 +30,14 @@ import soundfile as sf
 WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 RATES = (0.8, 1.0, 1.25)  # speaking rate x this (duration / rate)
 PITCHES = (0.85, 1.0, 1.3, 1.6)  # mean F0 x this; 1.6 takes a man's voice to a low woman's pitch (formants stay)
+# words that are not digits and do not sound like one (no "ate", "for", "won", "to", "tree"): the audio
+# branch's out-of-distribution check learns from them that speech is not always a digit
+NON_DIGITS = ("hello", "yes", "no", "okay", "stop", "please", "thanks", "help", "water", "house", "cat", "dog",
+              "green", "table", "music", "computer", "morning", "open", "close", "left", "right", "up", "down",
+              "go", "wait", "maybe", "again", "hi", "goodbye", "good", "bad", "sorry", "coffee", "paper", "window",
+              "apple", "yellow", "school", "phone", "number")  # fmt: skip
+WORD_PITCHES = (1.0, 1.3)  # fewer variants for the non-digit words: they only teach "not a digit"
+WORDS_DIR = "words"  # non-digit words go to OUT/words/{index}_{voice}_{variant}.wav with their own manifest
 APT_PACKAGES = "flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts"
 MANIFEST = "manifest.json"
 
@@ -95,15 +103,18 @@ def festival_script(v: Voice, jobs: list[tuple[str, float, float, Path]]) -> str
     return "\n".join(lines) + "\n"
 
 
-def synthesize(v: Voice, tmp: Path) -> list[tuple[int, float, float, Path]]:
-    """Every digit and variant of voice v -> [(digit, rate, pitch, wav path in tmp)]."""
-    jobs = [(d, r, p, tmp / f"{d}_{v.id}_{variant_name(r, p)}.wav") for d in range(10) for r, p in variants(v)]
+def synthesize(
+    v: Voice, tmp: Path, words: tuple[str, ...] = WORDS, pairs: list[tuple[float, float]] | None = None
+) -> list[tuple[int, float, float, Path]]:
+    """Every word (default: the digits) and variant of voice v -> [(word index, rate, pitch, wav path in tmp)]."""
+    pairs = variants(v) if pairs is None else pairs
+    jobs = [(d, r, p, tmp / f"{d}_{v.id}_{variant_name(r, p)}.wav") for d in range(len(words)) for r, p in pairs]
     if v.engine == "flite":
         for d, r, p, path in jobs:
-            flite(v, WORDS[d], r, p, path)
+            flite(v, words[d], r, p, path)
     else:
         script = tmp / f"{v.id}.scm"
-        script.write_text(festival_script(v, [(WORDS[d], r, p, path) for d, r, p, path in jobs]))
+        script.write_text(festival_script(v, [(words[d], r, p, path) for d, r, p, path in jobs]))
         # one process per voice: a festival session that loaded another voice first can synthesize HTS wrongly
         subprocess.run(["festival", "-b", str(script)], check=True, capture_output=True, timeout=600)
     return jobs
@@ -149,6 +160,27 @@ def make(out: Path, voices: tuple[Voice, ...] = VOICES) -> dict:
     (out / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
     speakers = sorted({c["speaker"] for c in clips})
     print(f"wrote {len(clips)} clips ({len(voices)} voices, speakers {', '.join(speakers)}) and {MANIFEST} to {out}")
+    make_words(out / WORDS_DIR, voices)
+    return manifest
+
+
+def make_words(out: Path, voices: tuple[Voice, ...] = VOICES) -> dict:
+    """Every voice saying NON_DIGITS at its own rate and WORD_PITCHES -> `out` and its manifest."""
+    out.mkdir(parents=True, exist_ok=True)
+    for stale in out.glob("*.wav"):
+        stale.unlink()
+    clips = []
+    with tempfile.TemporaryDirectory(prefix="tts_words_") as t:
+        for v in voices:
+            pairs = [(1.0, p) for p in (WORD_PITCHES if v.f0 else (1.0,))]
+            for k, r, p, path in synthesize(v, Path(t), NON_DIGITS, pairs):
+                dest = out / path.name
+                shutil.copyfile(path, dest)
+                clips.append({"file": dest.name, "word": NON_DIGITS[k], "voice": v.id, "speaker": v.speaker,
+                              "sha256": hashlib.sha256(dest.read_bytes()).hexdigest()})  # fmt: skip
+    manifest = {"words": list(NON_DIGITS), "clips": clips}
+    (out / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
+    print(f"wrote {len(clips)} non-digit words and {MANIFEST} to {out}")
     return manifest
 
 

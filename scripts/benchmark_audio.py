@@ -91,26 +91,25 @@ def not_sure_rows(r: Recognizer, root: Path) -> list[tuple[str, str, str]]:
              f"{100 * np.mean(unsure):.1f}%")
         )  # fmt: skip
     rng = np.random.default_rng(SEED)
-    speech = [A.load_audio(c.path) for c in data.fsdd_split(data.list_fsdd(root), "test")[:50]]
     for kind in NOISE_KINDS:
-        clips = [(negatives.negative_audio(kind, rng, speech), A.SAMPLE_RATE) for _ in range(PER_KIND)]
+        clips = [(negatives.negative_audio(kind, rng), A.SAMPLE_RATE) for _ in range(PER_KIND)]
         unsure = [not p.sure for p in answers(r, clips)]
         rows.append((f"{kind} ({PER_KIND}): not sure", "≥ 95%", f"{100 * np.mean(unsure):.1f}%"))
     return rows
 
 
-def tts_rows(r: Recognizer, root: Path) -> list[tuple[str, str, str]]:
-    """Held-out TTS voices (the ones training keeps for validation), when they were generated."""
-    list_tts = getattr(data, "list_tts", None)
-    if list_tts is None or not (root / "tts_digits").is_dir():
-        return [("held-out TTS voices", "reported", "not generated (scripts/make_tts_digits.sh)")]
-    rows = []
+def tts_rows(r: Recognizer, root: Path, folder: str | None) -> list[tuple[str, str, str]]:
+    """The text-to-speech speakers training held out (to choose its epochs), per voice."""
+    folder = data.tts_folder(root, folder or r.card.get("config", {}).get("tts_dir"))
+    if not (folder / "manifest.json").is_file():
+        return [("held-out TTS voices", "reported", f"not measured: no {folder} (scripts/make_tts_digits.sh)")]
+    held = set(r.card.get("config", {}).get("tts_val_speakers") or ())
     by_voice: dict[str, list[bool]] = {}
-    for c in tqdm(list_tts(root, "val"), desc="tts voices", leave=False):
-        by_voice.setdefault(c.voice, []).append(r.predict(audio=c.path).label == c.digit)
-    for v, ok in sorted(by_voice.items()):
-        rows.append((f"held-out TTS voice {v} ({len(ok)} clips)", "reported", f"{100 * np.mean(ok):.1f}%"))
-    return rows
+    for c in tqdm(data.list_tts(folder=folder), desc="tts voices", leave=False):
+        if c.speaker in held or not held:
+            by_voice.setdefault(c.voice, []).append(r.predict(audio=c.path).label == c.digit)
+    note = "held out in training" if held else "this checkpoint's training did not use TTS: every voice is new"
+    return [(f"TTS voice {v} ({len(ok)} clips; {note})", "reported", f"{100 * np.mean(ok):.1f}%") for v, ok in sorted(by_voice.items())]
 
 
 def loso_rows(root: Path) -> list[tuple[str, str, str]]:
@@ -149,6 +148,7 @@ def main(argv: list[str] | None = None) -> str:
     ap.add_argument("--data-dir", default=None)
     ap.add_argument("--checkpoints", default=None)
     ap.add_argument("--out", default=None, help="also write the table to this file")
+    ap.add_argument("--tts-dir", default=None, help="the text-to-speech digits (default: the folder training used)")
     ap.add_argument("--loso", action="store_true", help="also FSDD leave-one-speaker-out (12 audio trainings)")
     args = ap.parse_args(argv)
     torch.set_num_threads(2)
@@ -160,7 +160,7 @@ def main(argv: list[str] | None = None) -> str:
     else:
         rows.append(("espeak-ng voices", "≥ 95%", "not measured: espeak-ng is not installed"))
     rows += not_sure_rows(r, root)
-    rows += tts_rows(r, root)
+    rows += tts_rows(r, root, args.tts_dir)
     rows += latency_rows(r, root)
     if args.loso:
         rows += loso_rows(root)

@@ -45,6 +45,15 @@ MAX_COORDINATE = 1e7  # |x|, |y| in pixels or tablet units; larger is not a draw
 # ---------------------------------------------------------------- model card
 MAX_CARD_BYTES = 4 * 1024 * 1024  # the model card is a few KB of JSON
 
+# ---------------------------------------------------------------- teach mode (core/adapt.py, core/profile.py)
+# A user teaches 1-5 examples of each digit; 10 is already more than the correction needs, and
+# 200 examples cost about a second to read and fit (more would only cost a stranger's server time).
+MAX_TEACH_PER_DIGIT = 10
+MAX_TEACH_EXAMPLES = 200
+# A profile holds one (128 x 10) correction per modality and its counts: about 20 KB. A larger
+# file is not one and is refused before it is read.
+MAX_PROFILE_BYTES = 1024 * 1024
+
 
 def check_file_size(path: Path, limit: int, what: str) -> None:
     """Refuse a file over `limit` bytes before reading it (names only the file's name, never its folder)."""

@@ -4,6 +4,8 @@ from core import Recognizer
 r = Recognizer.load()
 p = r.predict(image=Path("seven.png"), strokes=[[(10, 20), (30, 40)]], audio=Path("seven.wav"))
 p.label, p.confidence, p.probs, p.by_modality
+me = r.adapt(audios=[Path("3_a.wav"), ...], labels=[3, ...])   # teach mode (core/adapt.py): a new recognizer
+me.save_profile("me.pt"); Recognizer.load(profile="me.pt")
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import torch
 from core import audio as A
 from core import checkpoint, reading
 from core import image as I
+from core import profile as profiles
 from core import strokes as S
 from core.errors import DataError, InputError
 from core.model import MODALITIES, DigitNet, fusion_inputs
@@ -72,6 +75,51 @@ def to_tensor(modality: str, arrays: Sequence[np.ndarray]) -> torch.Tensor:
     return x.float() / 255.0 if modality == "image" else x.float()
 
 
+def preprocess_batch(
+    images, strokes, audios, sample_rate: int | None, limit: int, what: str, name_items: bool = False
+) -> tuple[dict[str, list], int]:
+    """Lists per modality (None entries where an item lacks one) -> ({modality: [array or None]}, n),
+    every list checked (a list, equal lengths, at most `limit` items, an input per item) before the
+    items are read. `name_items`: an unreadable item's message starts with "item k (modality): "."""
+    given = {m: v for m, v in zip(MODALITIES, (images, strokes, audios)) if v is not None}
+    if not given:
+        raise InputError("nothing to recognize: give an image, strokes or audio")
+    for m, v in given.items():
+        if not isinstance(v, (list, tuple)):
+            raise InputError(f"{what} takes a list per modality; got {type(v).__name__} for {m}")
+    sizes = {len(v) for v in given.values()}
+    if len(sizes) != 1:
+        raise InputError(f"{what}: lists differ in length {sorted(sizes)}; expected one entry per item")
+    n = sizes.pop()
+    if n > limit:
+        raise InputError(f"{what} got {n} items; at most {limit} per call")
+    if any(all(given[m][k] is None for m in given) for k in range(n)):
+        raise InputError("an item has no input at all: give an image, strokes or audio for each")
+    seen = {m: [] for m in given}
+    for m, v in given.items():
+        for k, x in enumerate(v):
+            try:
+                seen[m].append(None if x is None else preprocess(m, x, sample_rate))
+            except InputError as e:
+                if not name_items:
+                    raise
+                raise InputError(f"item {k} ({m}): {e}") from None
+    return seen, n
+
+
+def encode(model: DigitNet, seen: dict[str, list], n: int) -> dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """Preprocessed items -> {modality: (rows (k,), embeddings (k, embed), base logits (k, classes))}
+    for the k items that have it: each branch runs once, on its items only."""
+    parts = {}
+    with torch.inference_mode():
+        for m in MODALITIES:
+            rows = [k for k in range(n) if m in seen and seen[m][k] is not None]
+            if rows:
+                e = model.encode(m, to_tensor(m, [seen[m][k] for k in rows]))
+                parts[m] = (torch.tensor(rows), e, model.heads[m](e))
+    return parts
+
+
 def check_threshold(threshold: float) -> float:
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0.0 <= threshold <= 1.0:
         raise InputError(f"threshold {threshold!r} is not valid; expected a number from 0 to 1")
@@ -79,21 +127,63 @@ def check_threshold(threshold: float) -> float:
 
 
 class Recognizer:
-    """A loaded checkpoint. Inference holds no state between calls, so one instance serves many threads."""
+    """A loaded checkpoint, optionally adapted to one user (a profile). Inference holds no state
+    between calls, so one instance serves many threads; adapting returns a new instance."""
 
-    def __init__(self, model: DigitNet, card: dict, threshold: float | None = None):
+    def __init__(self, model: DigitNet, card: dict, threshold: float | None = None, profile: profiles.Profile | None = None):
         self.model = model.eval()
         self.card = card
         default = float(self.model.calibration.threshold)
         self.threshold = default if threshold is None else check_threshold(threshold)
+        self.profile = profile
 
     @classmethod
-    def load(cls, path: str | Path | None = None, threshold: float | None = None) -> Recognizer:
+    def load(
+        cls, path: str | Path | None = None, threshold: float | None = None, profile: str | Path | None = None
+    ) -> Recognizer:
         """checkpoints/ by default; or a directory or digits.pt path. Verifies sha256, the model card and
         the version. `threshold`: answers below this confidence are "not sure" (default: the one chosen
-        on validation data at training time, `model.calibration.threshold`)."""
+        on validation data at training time, `model.calibration.threshold`). `profile`: a file written by
+        `save_profile` (or `python -m core.adapt`) for this checkpoint."""
         model, card = checkpoint.load(path)
-        return cls(model, card, threshold)
+        r = cls(model, card, threshold)
+        return r if profile is None else r.load_profile(profile)
+
+    @property
+    def base_sha256(self) -> str | None:
+        """The checkpoint's sha256 from its card: what a profile is tied to (None for an unsaved model)."""
+        ck = self.card.get("checkpoint") if isinstance(self.card, dict) else None
+        sha = ck.get("sha256") if isinstance(ck, dict) else None
+        return sha if isinstance(sha, str) else None
+
+    def with_profile(self, profile: profiles.Profile | None) -> Recognizer:
+        """The same model and threshold with another profile (None: the base model). Shares the weights."""
+        return Recognizer(self.model, self.card, self.threshold, profile)
+
+    def adapt(self, images=None, strokes=None, audios=None, labels=None, sample_rate: int | None = None) -> Recognizer:
+        """A new recognizer adapted to a few labelled examples of one user (1-5 per digit is plenty).
+
+        images / strokes / audios: lists aligned with `labels` (ints 0-9), as for `predict_batch`;
+        an entry may be None where an example lacks that modality. Examples pass through the same
+        preprocessing and bounds as `predict`. This recognizer is unchanged; adapting an adapted one
+        adds to what it learned. See core/adapt.py for what is fitted and why."""
+        from core import adapt
+
+        return adapt.adapt(self, images=images, strokes=strokes, audios=audios, labels=labels, sample_rate=sample_rate)
+
+    def save_profile(self, path: str | Path) -> int:
+        """Write what `adapt` learned to `path` (about 20 KB); returns the file's size in bytes."""
+        if self.profile is None:
+            raise InputError("this recognizer is not adapted: call adapt(...) first, then save its profile")
+        return profiles.save(self.profile, path)
+
+    def load_profile(self, path: str | Path) -> Recognizer:
+        """A new recognizer with the profile in `path`, which must have been made for this checkpoint."""
+        sha = self.base_sha256
+        if sha is None:
+            raise DataError("this recognizer's checkpoint has no sha256 in its card, so no profile can be tied to it")
+        d = self.model.dims
+        return self.with_profile(profiles.load(path, sha, d.embed, d.n_classes))
 
     def predict(self, image=None, strokes=None, audio=None, sample_rate: int | None = None) -> Prediction:
         """Any non-empty subset of image (array, PIL image or pathlib.Path), strokes (list of strokes in
@@ -109,34 +199,28 @@ class Recognizer:
     def predict_batch(self, images=None, strokes=None, audios=None, sample_rate: int | None = None) -> list[Prediction]:
         """Lists of equal length; an item may be None where that modality is missing for it.
         Every item needs at least one input."""
-        given = {m: v for m, v in zip(MODALITIES, (images, strokes, audios)) if v is not None}
-        if not given:
-            raise InputError("nothing to recognize: give an image, strokes or audio")
-        for m, v in given.items():
-            if not isinstance(v, (list, tuple)):
-                raise InputError(f"predict_batch takes a list per modality; got {type(v).__name__} for {m}")
-        n = {len(v) for v in given.values()}
-        if len(n) != 1:
-            raise InputError(f"predict_batch: lists differ in length {sorted(n)}; expected one entry per item")
-        n = n.pop()
-        if n > MAX_BATCH:
-            raise InputError(f"predict_batch got {n} items; at most {MAX_BATCH} per call")
-        seen = {m: [None if x is None else preprocess(m, x, sample_rate) for x in v] for m, v in given.items()}
-        if any(all(seen[m][k] is None for m in seen) for k in range(n)):
-            raise InputError("an item has no input at all: give an image, strokes or audio for each")
+        seen, n = preprocess_batch(images, strokes, audios, sample_rate, MAX_BATCH, "predict_batch")
+        return self.answer(seen, encode(self.model, seen, n), n)
+
+    def answer(self, seen: dict[str, list], parts: dict, n: int) -> list[Prediction]:
+        """Preprocessed items (`preprocess_batch`) and their branch outputs (`encode`) -> Predictions:
+        the profile's corrections, the out-of-distribution check, fusion and calibration."""
         cal = self.model.calibration
-        parts, is_digit = {}, torch.ones(n)
+        temps = cal.log_temp.exp()
+        is_digit, adapted = torch.ones(n), {}
         with torch.inference_mode():
             for i, m in enumerate(MODALITIES):
-                rows = [k for k in range(n) if m in seen and seen[m][k] is not None]
-                if rows:
-                    e = self.model.encode(m, to_tensor(m, [seen[m][k] for k in rows]))
-                    lg = self.model.heads[m](e)
-                    parts[m] = (torch.tensor(rows), e, lg)
-                    is_digit[rows] = torch.minimum(is_digit[rows], cal.in_distribution(i, e, lg))
-            embeds, logits, mask = fusion_inputs(n, parts, self.model.dims)
+                if m not in parts:
+                    continue
+                rows, e, lg = parts[m]
+                # the check reads the base logits: adapting never makes a non-digit look more like a digit to it
+                is_digit[rows] = torch.minimum(is_digit[rows], cal.in_distribution(i, e, lg))
+                if self.profile is not None and m in self.profile.corrections:
+                    lg = lg + temps[i] * self.profile.corrections[m](e)
+                adapted[m] = (rows, e, lg)
+            embeds, logits, mask = fusion_inputs(n, adapted, self.model.dims)
             fused = self.model.fuse(embeds, logits, mask)
-            single = [torch.softmax(lg / t, dim=1).numpy() for lg, t in zip(logits, cal.log_temp.exp())]
+            single = [torch.softmax(lg / t, dim=1).numpy() for lg, t in zip(logits, temps)]
         out = []
         for k in range(n):
             present = [i for i in range(len(MODALITIES)) if mask[k, i] > 0]
@@ -163,14 +247,18 @@ class Recognizer:
 
     def classify_mnist(self, images: Sequence[np.ndarray]) -> np.ndarray:
         """(n) already-normalized (28, 28) uint8 images -> (n, 10) calibrated image-branch probabilities
-        times the image check's in-distribution probability (so rows of non-digits sum to less than 1)."""
+        (adapted, with a profile) times the image check's in-distribution probability (so rows of
+        non-digits sum to less than 1)."""
         if len(images) == 0:
             return np.zeros((0, self.model.dims.n_classes))
         cal = self.model.calibration
         with torch.inference_mode():
             e = self.model.encode("image", to_tensor("image", images))
             lg = self.model.heads["image"](e)
-            probs = torch.softmax(lg / cal.log_temp[0].exp(), dim=1) * cal.in_distribution(0, e, lg)[:, None]
+            z = lg / cal.log_temp[0].exp()
+            if self.profile is not None and "image" in self.profile.corrections:
+                z = z + self.profile.corrections["image"](e)
+            probs = torch.softmax(z, dim=1) * cal.in_distribution(0, e, lg)[:, None]
             return probs.numpy().astype(np.float64)
 
     def read(self, image) -> reading.Reading:

@@ -4,7 +4,8 @@
 
 The model is loaded once; callbacks only call `core` and turn its answers into pictures.
 Named API endpoints (see README): /predict_image, /predict_strokes, /predict_speech,
-/predict_multimodal, /read_photo.
+/predict_multimodal, /read_photo. The tabs read with the browser tab's own profile when its user
+taught one (the Teach tab, demo/teach.py); the JSON endpoints always read with the shipped model.
 
 Every endpoint is reachable by strangers once the app listens on a network (`--host 0.0.0.0`,
 `--share`), so requests are treated as hostile:
@@ -40,6 +41,7 @@ from core import strokes as S
 from core.recognizer import Prediction
 from demo import render
 from demo.canvas import StrokeCanvas, parse_canvas
+from demo.teach import STATE_SECONDS, Teacher, Teaching, build_tab
 
 log = logging.getLogger("demo")
 REPO = Path(__file__).resolve().parent.parent
@@ -65,6 +67,8 @@ CSS = """
 .big-digit.not-sure { opacity: 0.35; }
 .big-conf { text-align: center; opacity: 0.75; }
 .msg { min-height: 1.5em; }
+#teach-status table, #teach-scores table { font-size: 13px; }
+#teach-status th, #teach-status td { padding: 2px 6px; text-align: center; }
 """
 
 
@@ -274,20 +278,22 @@ class UploadInput(gr.File):
 
 
 class App:
-    """Callbacks bound to one loaded Recognizer (its `threshold` decides what is "sure")."""
+    """Callbacks bound to one loaded Recognizer (its `threshold` decides what is "sure"). The tabs'
+    callbacks take the session's Teaching (None: not taught) and read with its profile."""
 
     def __init__(self, recognizer: Recognizer):
         self.r = recognizer
+        self.teacher = Teacher(recognizer)
 
     # ------------------------------------------------------------------ Draw
-    def draw(self, value: str):
+    def draw(self, value: str, teaching: Teaching | None = None):
         """Canvas JSON -> big digit, fused bars, image bars, stroke bars, 28x28 view, 8-point view, message."""
         empty = (big(None), None, None, None, None, None)
         try:
             strokes, image = parse_canvas(value)
             if not strokes:
                 return (*empty, HINT_EMPTY)
-            p = self.r.predict(image=image, strokes=strokes)
+            p = self.teacher.active(teaching).predict(image=image, strokes=strokes)
             points, _ = S.unpack(p.seen["strokes"])
             return (
                 big(p),
@@ -302,18 +308,18 @@ class App:
             return (*empty, friendly(e))
 
     # ------------------------------------------------------------------ Speak
-    def speak(self, path: str | None):
+    def speak(self, path: str | None, teaching: Teaching | None = None):
         """Audio file path -> big digit, bars, spectrogram, message."""
         if not path:
             return big(None), None, None, HINT_AUDIO
         try:
-            p = self.r.predict(audio=upload(path))
+            p = self.teacher.active(teaching).predict(audio=upload(path))
             return big(p), render.probs_dict(p.probs), render.spectrogram_view(p.seen["audio"]), ""
         except Exception as e:  # noqa: BLE001
             return big(None), None, None, friendly(e)
 
     # ------------------------------------------------------------------ Draw + Speak
-    def both(self, value: str, path: str | None):
+    def both(self, value: str, path: str | None, teaching: Teaching | None = None):
         """Canvas + audio -> big digit, fused bars, per-modality bars (image, strokes, audio), votes, message."""
         empty = (big(None), None, None, None, None, "")
         try:
@@ -325,7 +331,7 @@ class App:
                 kw["audio"] = upload(path)
             if not kw:
                 return (*empty, "Draw a digit, say one, or both; the result fuses whatever is there.")
-            p = self.r.predict(**kw)
+            p = self.teacher.active(teaching).predict(**kw)
             bars = [render.probs_dict(p.by_modality[m]) if m in p.by_modality else None for m in ("image", "strokes", "audio")]
             votes = " · ".join(f"**{m}** says {int(q.argmax())} ({100 * q.max():.0f}%)" for m, q in p.by_modality.items())
             return (big(p), render.probs_dict(p.probs), *bars, f"Votes: {votes} → fused **{p.label}**", "")
@@ -333,13 +339,13 @@ class App:
             return (*empty, friendly(e))
 
     # ------------------------------------------------------------------ Photo
-    def photo(self, path: str | None):
+    def photo(self, path: str | None, teaching: Teaching | None = None):
         """Photo file -> annotated photo, number read, message."""
         if not path:
             return None, "", "📷 Upload or snap a photo of a handwritten number on paper."
         try:
             rgb = I.load_rgb(upload(path))  # header checked against the pixel limit before decoding
-            reading = self.r.read(rgb)
+            reading = self.teacher.active(teaching).read(rgb)
             if not reading.digits:
                 return fit(rgb), "", "No digits found. Write darker or larger, and fill the frame with the paper."
             shown = render.draw_reading(rgb, reading)
@@ -420,6 +426,8 @@ def build_app(recognizer: Recognizer) -> gr.Blocks:
     app = App(recognizer)
     with gr.Blocks(title="digits — multimodal digit recognizer", delete_cache=DELETE_CACHE) as demo:
         gr.Markdown("# digits\nRead a digit from your handwriting, your pen strokes or your voice — alone or together.")
+        # this browser tab's Teaching (demo/teach.py): never shared between sessions; at most ~1 MB, dropped when idle
+        teaching = gr.State(None, time_to_live=STATE_SECONDS)
         with gr.Tabs():
             with gr.Tab("Draw", id="draw"):
                 with gr.Row():
@@ -436,7 +444,7 @@ def build_app(recognizer: Recognizer) -> gr.Blocks:
                     draw_8 = gr.Image(label="what the stroke model saw (8 points)", interactive=False, height=180)
                 canvas.change(
                     app.draw,
-                    canvas,
+                    [canvas, teaching],
                     [draw_big, draw_fused, draw_img, draw_str, draw_28, draw_8, draw_msg],
                     api_visibility="private",
                     trigger_mode="always_last",
@@ -452,7 +460,7 @@ def build_app(recognizer: Recognizer) -> gr.Blocks:
                         speak_big = gr.HTML(big(None), elem_id="speak-result")
                         speak_bars = gr.Label(num_top_classes=10, label="probabilities")
                 speak_spec = gr.Image(label="what the audio model heard (log-mel, 40 bands x 48 frames)", interactive=False)
-                mic.change(app.speak, mic, [speak_big, speak_bars, speak_spec, speak_msg], api_visibility="private")
+                mic.change(app.speak, [mic, teaching], [speak_big, speak_bars, speak_spec, speak_msg], api_visibility="private")
             with gr.Tab("Draw + Speak", id="both"):
                 with gr.Row():
                     with gr.Column():
@@ -470,8 +478,8 @@ def build_app(recognizer: Recognizer) -> gr.Blocks:
                     b_str = gr.Label(num_top_classes=3, label="strokes")
                     b_aud = gr.Label(num_top_classes=3, label="audio")
                 outs = [both_big, both_fused, b_img, b_str, b_aud, both_votes, both_msg]
-                canvas2.change(app.both, [canvas2, mic2], outs, api_visibility="private", trigger_mode="always_last")
-                mic2.change(app.both, [canvas2, mic2], outs, api_visibility="private")
+                canvas2.change(app.both, [canvas2, mic2, teaching], outs, api_visibility="private", trigger_mode="always_last")
+                mic2.change(app.both, [canvas2, mic2, teaching], outs, api_visibility="private")
             with gr.Tab("Photo", id="photo"):
                 with gr.Row():
                     photo_in = PhotoInput(
@@ -484,7 +492,9 @@ def build_app(recognizer: Recognizer) -> gr.Blocks:
                     photo_out = gr.Image(label="what was found", interactive=False, elem_id="photo-out")
                 photo_text = gr.Textbox(label="number read", elem_id="photo-text", lines=2)
                 photo_msg = gr.Markdown(elem_classes=["msg"], elem_id="photo-msg")
-                photo_in.change(app.photo, photo_in, [photo_out, photo_text, photo_msg], api_visibility="private")
+                photo_in.change(app.photo, [photo_in, teaching], [photo_out, photo_text, photo_msg], api_visibility="private")
+            with gr.Tab("Teach", id="teach"):
+                build_tab(app.teacher, teaching, StrokeCanvas)
             with gr.Tab("Model", id="model"):
                 gr.Markdown(model_card_markdown(recognizer.card))
                 gr.Markdown(

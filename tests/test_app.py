@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core import data, synth
+from core import Recognizer, data, synth
 from core.strokes import pendigits_to_strokes
-from tests import browser
+from tests import browser, samples
 
 SHOTS = browser.REPO / ("docs" if os.environ.get("DIGITS_UPDATE_DOCS") == "1" else "reports") / "screenshots"
 
@@ -195,3 +195,49 @@ def test_api_endpoints_with_gradio_client(app_url, real_data, tmp_path):
     assert all(isinstance(d["sure"], bool) for d in read["digits"])
     bad = client.predict("[]", api_name="/predict_strokes")
     assert "empty" in bad["error"]
+
+
+INK_JS = """(() => { const c = document.querySelector('#teach-canvas canvas');
+  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+  for (let i = 0; i < d.length; i += 4) if (d[i] < 128) return true;
+  return false; })()"""
+
+
+def teach_one(page, digit: int, strokes: list, audio: str) -> str:
+    browser.draw(page, "#teach-canvas", strokes)
+    page.locator("#teach-audio button[aria-label='Upload file']").click()
+    page.locator("#teach-audio input[type=file]").set_input_files(audio)
+    page.wait_for_selector("#teach-audio audio", state="attached", timeout=30_000)  # uploaded
+    page.click("#teach-add")
+    done = f"document.querySelector('#teach-msg').innerText.includes('Added a {digit}')"
+    page.wait_for_function(f"{done} || document.querySelector('#teach-msg').innerText.includes('⚠')", timeout=30_000)
+    return page.inner_text("#teach-msg")
+
+
+def test_teach_tab_adapts_this_session_only(chrome, app_url, tmp_path):
+    pp, py = samples.pendigits()
+    clips = {c.digit: c for c in samples.fsdd() if c.speaker in ("george", "jackson", "lucas")}
+    with fresh_page(chrome, app_url) as p, fresh_page(chrome, app_url) as other:
+        p.get_by_role("tab", name="Teach").click()
+        p.wait_for_timeout(800)  # the canvas's script attaches its pointer listeners once the tab is shown
+        for d in range(3):
+            strokes = pendigits_to_strokes(pp[np.flatnonzero(py == d)[0]].ravel())
+            assert teach_one(p, d, strokes, str(clips[d].path)) == f"Added a {d} (drawing + recording)."
+        assert "Your profile is active" in p.inner_text("#teach-status")
+        scores = p.inner_text("#teach-scores")
+        assert "right after" in scores and "speech\t3" in scores and "drawing\t3" in scores
+        assert not p.evaluate(INK_JS), "the canvas should be clear for the next digit"
+        with p.expect_download() as download:
+            p.click("#teach-download")
+        saved = tmp_path / "mine.pt"
+        download.value.save_as(saved)
+        assert Recognizer.load(profile=saved).profile.counts()["audio"] == [1, 1, 1] + [0] * 7
+        shot(p, "teach")
+        # another visitor's tab knows nothing of it, until they load the file themselves
+        other.get_by_role("tab", name="Teach").click()
+        assert "No profile yet" in other.inner_text("#teach-status")
+        with other.expect_file_chooser() as chooser:
+            other.click("#teach-upload")
+        chooser.value.set_files(str(saved))
+        other.wait_for_function("document.querySelector('#teach-msg').innerText.includes('Loaded')", timeout=30_000)
+        assert "Your profile is active" in other.inner_text("#teach-status")

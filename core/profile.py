@@ -1,0 +1,196 @@
+"""A user's profile: what `Recognizer.adapt` learned from a few of their examples, small enough
+to download (about 20 KB) and checked like a checkpoint when it is read back.
+
+Per modality it holds a linear correction of that branch's *calibrated* logits, read from the
+branch's frozen embedding (core/adapt.py fits it):
+
+    adapted logits / T_m = logits / T_m + fill(embedding @ weight + bias)
+
+`fill` gives every digit the user did not teach the largest correction among the taught ones,
+so teaching some digits only reorders those digits and never pulls an answer away from the rest.
+The encoders, the out-of-distribution check (`is_digit`) and the "sure" threshold stay the base
+model's.
+
+On disk: `torch.save` of {"format", "version", "sha256", "payload"}, where `payload` is the
+`torch.save`d content as a uint8 tensor and `sha256` its hash. Reading bounds the file's size,
+opens it with `weights_only=True`, checks the hash (a truncated, corrupted or hand-edited file is
+refused), the schema and that the profile was made for this very checkpoint (its sha256). The
+hash is a checksum, not a signature: anyone can write a valid profile, so what a valid one may hold
+is bounded too (finite values, at most MAX_CORRECTION).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from core.errors import DataError
+from core.limits import MAX_PROFILE_BYTES
+from core.model import MODALITIES
+
+FORMAT = "digits-profile"
+VERSION = 1
+READABLE_VERSIONS = (1,)
+MAX_CORRECTION = 1e3  # |weight|, |bias|: fitted ones are below 1; a larger value is not from core.adapt
+MAX_COUNT = 1_000_000  # examples per digit a profile may say it learned from (adapting again adds up)
+
+
+def fill(correction: torch.Tensor, taught: torch.Tensor) -> torch.Tensor:
+    """(B, classes) corrections, (classes,) bool -> the same, with each untaught digit given the
+    row's largest taught correction (no digit loses ground to digits the user happened to teach)."""
+    if bool(taught.all()) or not bool(taught.any()):
+        return correction if bool(taught.any()) else torch.zeros_like(correction)
+    ref = correction[:, taught].max(dim=1, keepdim=True).values
+    return torch.where(taught, correction, ref)
+
+
+@dataclass(frozen=True)
+class Correction:
+    """One modality's correction, in calibrated-logit units."""
+
+    weight: torch.Tensor  # (embed, classes) float32
+    bias: torch.Tensor  # (classes,) float32
+    counts: torch.Tensor  # (classes,) int64: examples of each digit it was fitted on
+
+    @property
+    def taught(self) -> torch.Tensor:
+        return self.counts > 0
+
+    def __call__(self, embed: torch.Tensor) -> torch.Tensor:
+        """(B, embed) -> (B, classes) to add to logits / T."""
+        return fill(embed @ self.weight + self.bias, self.taught)
+
+
+@dataclass(frozen=True)
+class Profile:
+    base_sha256: str  # the checkpoint it was fitted for (card["checkpoint"]["sha256"])
+    corrections: dict[str, Correction]  # modality -> correction; absent modalities are not adapted
+    l2: float  # the penalty it was fitted with (core.adapt.L2), kept for the record
+
+    def counts(self) -> dict[str, list[int]]:
+        """modality -> examples per digit (0-9)."""
+        return {m: [int(c) for c in k.counts] for m, k in self.corrections.items()}
+
+
+def to_bytes(profile: Profile) -> bytes:
+    content = {
+        "base_sha256": profile.base_sha256,
+        "l2": float(profile.l2),
+        "corrections": {
+            m: {"weight": c.weight.detach().float().contiguous(), "bias": c.bias.detach().float(), "counts": c.counts.long()}
+            for m, c in profile.corrections.items()
+        },
+    }
+    buf = io.BytesIO()
+    torch.save(content, buf)
+    payload = buf.getvalue()
+    outer = {
+        "format": FORMAT,
+        "version": VERSION,
+        "sha256": hashlib.sha256(payload).hexdigest(),
+        "payload": torch.frombuffer(bytearray(payload), dtype=torch.uint8),
+    }
+    buf = io.BytesIO()
+    torch.save(outer, buf)
+    return buf.getvalue()
+
+
+def save(profile: Profile, path: str | Path) -> int:
+    """Write the profile file (atomically: a reader never sees half of it); returns its size in bytes."""
+    path = Path(path)
+    if not profile.base_sha256:
+        raise DataError("this model's checkpoint has no sha256 (it was never saved), so a profile could not be tied to it")
+    data = to_bytes(profile)
+    tmp = path.with_name(path.name + ".part")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise DataError(f"cannot write profile {path.name}: {e.strerror or e}") from None
+    return len(data)
+
+
+def read(path: str | Path) -> bytes:
+    """The file's bytes, its size checked before it is read."""
+    path = Path(path)
+    try:
+        st = os.stat(path)
+    except OSError as e:
+        raise DataError(f"profile {path.name} cannot be read: {e.strerror or e}") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise DataError(f"profile {path.name} is not a regular file")
+    if st.st_size > MAX_PROFILE_BYTES:
+        raise DataError(f"profile {path.name} is {st.st_size:,} bytes; a profile is about 20 KB (at most {MAX_PROFILE_BYTES:,})")
+    try:
+        with open(path, "rb") as f:
+            return f.read(MAX_PROFILE_BYTES + 1)
+    except OSError as e:
+        raise DataError(f"profile {path.name} cannot be read: {e.strerror or e}") from None
+
+
+def load(path: str | Path, base_sha256: str, embed: int, classes: int) -> Profile:
+    """Read and check a profile file for the checkpoint whose sha256 is `base_sha256`."""
+    name = Path(path).name
+    raw = read(path)
+    damaged = f"profile {name} is truncated, was modified or is not a digits profile"
+    outer = _torch_load(raw, damaged)
+    if not isinstance(outer, dict) or outer.get("format") != FORMAT:
+        raise DataError(f"{damaged} (no {FORMAT!r} header)")
+    if outer.get("version") not in READABLE_VERSIONS:
+        raise DataError(f"profile {name} has version {outer.get('version')!r}; this code reads versions {READABLE_VERSIONS}")
+    payload, expected = outer.get("payload"), outer.get("sha256")
+    if not (torch.is_tensor(payload) and payload.dtype == torch.uint8 and payload.dim() == 1 and isinstance(expected, str)):
+        raise DataError(f"{damaged} (no payload and checksum)")
+    data = payload.numpy().tobytes()
+    got = hashlib.sha256(data).hexdigest()
+    if got != expected:
+        raise DataError(f"{damaged}: its content has sha256 {got[:16]}…, but the file records {expected[:16]}…")
+    content = _torch_load(data, damaged)
+    if not isinstance(content, dict):
+        raise DataError(f"{damaged} (content is not a table)")
+    made_for = content.get("base_sha256")
+    if made_for != base_sha256:
+        raise DataError(
+            f"profile {name} was made for another model (checkpoint sha256 {str(made_for)[:16]}…); this recognizer's "
+            f"checkpoint is {base_sha256[:16]}…: teach this model again (python -m core.adapt or the app's Teach tab)"
+        )
+    l2 = content.get("l2")
+    if isinstance(l2, bool) or not isinstance(l2, (int, float)) or not 0 <= l2 < float("inf"):
+        raise DataError(f"profile {name}: l2 must be a number >= 0")
+    table = content.get("corrections")
+    if not isinstance(table, dict) or not table:
+        raise DataError(f"profile {name} holds no corrections")
+    corrections = {}
+    for m, c in table.items():
+        if m not in MODALITIES or not isinstance(c, dict):
+            raise DataError(f"profile {name}: unknown modality {m!r}; expected some of {MODALITIES}")
+        corrections[m] = _correction(name, m, c, embed, classes)
+    return Profile(base_sha256=made_for, corrections=corrections, l2=float(l2))
+
+
+def _torch_load(data: bytes, damaged: str):
+    try:
+        return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - torch raises many types for a damaged or foreign file
+        raise DataError(f"{damaged} ({type(e).__name__})") from None
+
+
+def _correction(name: str, m: str, c: dict, embed: int, classes: int) -> Correction:
+    w, b, n = c.get("weight"), c.get("bias"), c.get("counts")
+    shapes = ((w, (embed, classes), torch.float32), (b, (classes,), torch.float32), (n, (classes,), torch.int64))
+    for t, shape, dtype in shapes:
+        if not (torch.is_tensor(t) and tuple(t.shape) == shape and t.dtype == dtype):
+            raise DataError(f"profile {name}: the {m} correction does not fit this model (expected {shape} {dtype})")
+    for t in (w, b):
+        if not torch.isfinite(t).all() or float(t.abs().max()) > MAX_CORRECTION:
+            raise DataError(f"profile {name}: the {m} correction holds non-finite or huge values")
+    if int(n.min()) < 0 or int(n.max()) > MAX_COUNT or int(n.sum()) == 0:
+        raise DataError(f"profile {name}: the {m} example counts must be 0..{MAX_COUNT:,} with at least one example")
+    return Correction(weight=w.clone(), bias=b.clone(), counts=n.clone())

@@ -73,13 +73,15 @@ class Config:
     audio_epochs: int = 60
     audio_lr: float = 3e-3
     # audio: speaker diversity (issue #10)
-    tts: bool = True  # add the text-to-speech digits (scripts/make_tts_digits.sh) to audio training, where the folder exists
+    # the shipped audio branch uses the original recipe: the voices recipe below, tried at this budget, read
+    # espeak-ng's unheard voices worse (77.5% vs 87.5%, scripts/benchmark_audio.py); it stays opt-in
+    tts: bool = False  # add the text-to-speech digits (scripts/make_tts_digits.sh) to audio training (--tts)
     tts_dir: str | None = None  # their folder (default: DATA_DIR/tts_digits)
     tts_val_speakers: tuple[str, ...] = ("awb", "ked")  # TTS speakers held out (with FSDD's) to choose the audio epochs
-    audio_aug: str = "voices"  # "voices": core.augment's voices recipe, banked; "light": the original online recipe
+    audio_aug: str = "light"  # "voices": core.augment's voices recipe, banked; "light": the original online recipe
     audio_copies: int = augment.AUDIO_COPIES  # voices recipe: augmented copies of each clip, made once per training
     spec_masks: int = augment.SPEC_MASKS  # voices recipe: SpecAugment time and frequency masks per example and epoch
-    audio_norm: str = "cmvn"  # the audio encoder's feature normalization (ModelDimensions.audio_norm)
+    audio_norm: str = "cmn"  # the audio encoder's feature normalization (ModelDimensions.audio_norm)
     audio_channels: tuple[int, int, int] = ModelDimensions.audio_channels  # the audio CNN's widths
     fusion_epochs: int = 8
     fusion_lr: float = 2e-3
@@ -566,7 +568,9 @@ def get_args_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--no-test-metrics", dest="test_metrics", action="store_false", help="skip the model card's test numbers")
     a = p.add_argument_group("audio: speaker diversity")
-    a.add_argument("--no-tts", dest="tts", action="store_false", help="leave the text-to-speech digits out of audio training")
+    a.add_argument("--tts", dest="tts", action="store_true", help="add the text-to-speech digits to audio training")
+    a.add_argument("--no-tts", dest="tts", action="store_false", help="leave them out (default)")
+    a.set_defaults(tts=d.tts)
     a.add_argument("--tts-dir", default=None, help="text-to-speech digits folder (default: DATA_DIR/tts_digits, used if present)")
     a.add_argument("--tts-val-speakers", type=comma_list(str), default=d.tts_val_speakers,
                    help="TTS speakers held out to choose the audio epochs, comma-separated")  # fmt: skip

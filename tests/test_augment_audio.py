@@ -160,7 +160,7 @@ def test_spec_augment_masks_bands_and_frames_and_keeps_the_rest():
 def test_bank_epochs_draw_copies_and_mask_them(waves):
     x, y = sets.pair(np.stack([A.log_mel(w) for w in waves]), [c.digit for c in samples.fsdd()])
     audio = sets.AudioSet(x, y, waves, np.array([c.speaker for c in samples.fsdd()]))
-    cfg = train.Config(audio_copies=2, threads=1)
+    cfg = train.Config(audio_aug="voices", audio_copies=2, threads=1)
     banked = train.with_voice_bank(audio, cfg, np.random.default_rng(0), ("theo",))
     assert banked.bank.shape == (2, len(waves), A.N_MELS, A.N_FRAMES)
     xe, ye = train.audio_epoch(banked, np.random.default_rng(1), spec_masks=0)
@@ -285,6 +285,9 @@ def test_tiny_audio_training_with_tts_and_the_voices_recipe(fixture_data, tmp_pa
         limit=800,
         audio_epochs=3,
         audio_copies=2,
+        tts=True,
+        audio_aug="voices",
+        audio_norm="cmvn",
         tts_dir=str(tts_dir),
         audio_channels=(8, 16, 32),
         test_metrics=False,

@@ -144,7 +144,7 @@ def tts_clips(cfg) -> tuple[list, list[np.ndarray], list[np.ndarray]]:
 
     def load(keep) -> list[np.ndarray]:
         out = []
-        for path, _, speaker in filter(lambda w: keep(w[2]), words):
+        for path, _, _speaker in filter(lambda w: keep(w[2]), words):
             try:
                 out.append(A.trim(A.load_audio(path)))
             except InputError:  # a word too short to be taken for speech is refused before the model anyway
@@ -267,7 +267,8 @@ def fit(model: DigitNet, cfg) -> dict:
 
     # 2. out-of-distribution checks
     speech = probe_data["waves"]
-    neg = negative_inputs(np.random.default_rng(cfg.seed + 21), cfg.limit // 2 if cfg.limit else N_NEG, speech, probe_data["words"])
+    n_neg = cfg.limit // 2 if cfg.limit else N_NEG
+    neg = negative_inputs(np.random.default_rng(cfg.seed + 21), n_neg, speech, probe_data["words"])
     neg_val = negative_inputs(
         np.random.default_rng(cfg.seed + 99), cfg.limit // 8 if cfg.limit else N_NEG_VAL, speech, probe_data["words_val"]
     )  # held-out TTS speakers' words: the report says how unheard voices' words fare

@@ -173,7 +173,7 @@ def make_words(out: Path, voices: tuple[Voice, ...] = VOICES) -> dict:
     with tempfile.TemporaryDirectory(prefix="tts_words_") as t:
         for v in voices:
             pairs = [(1.0, p) for p in (WORD_PITCHES if v.f0 else (1.0,))]
-            for k, r, p, path in synthesize(v, Path(t), NON_DIGITS, pairs):
+            for k, _, _, path in synthesize(v, Path(t), NON_DIGITS, pairs):
                 dest = out / path.name
                 shutil.copyfile(path, dest)
                 clips.append({"file": dest.name, "word": NON_DIGITS[k], "voice": v.id, "speaker": v.speaker,

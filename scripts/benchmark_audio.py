@@ -64,7 +64,7 @@ def answers(r: Recognizer, clips: list[tuple[np.ndarray, int]]) -> list:
 
 def espeak_rows(r: Recognizer) -> list[tuple[str, str, str]]:
     right, by_voice = 0, {}
-    for voice, sex in tqdm(ESPEAK_VOICES, desc="espeak-ng voices", leave=False):
+    for voice, _sex in tqdm(ESPEAK_VOICES, desc="espeak-ng voices", leave=False):
         for speed in ESPEAK_SPEEDS:
             preds = answers(r, [espeak(w, voice, speed) for w in WORDS])
             ok = sum(p.label == d for d, p in enumerate(preds))
@@ -109,7 +109,8 @@ def tts_rows(r: Recognizer, root: Path, folder: str | None) -> list[tuple[str, s
         if c.speaker in held or not held:
             by_voice.setdefault(c.voice, []).append(r.predict(audio=c.path).label == c.digit)
     note = "held out in training" if held else "this checkpoint's training did not use TTS: every voice is new"
-    return [(f"TTS voice {v} ({len(ok)} clips; {note})", "reported", f"{100 * np.mean(ok):.1f}%") for v, ok in sorted(by_voice.items())]
+    rows = sorted(by_voice.items())
+    return [(f"TTS voice {v} ({len(ok)} clips; {note})", "reported", f"{100 * np.mean(ok):.1f}%") for v, ok in rows]
 
 
 def loso_rows(root: Path) -> list[tuple[str, str, str]]:

@@ -304,4 +304,3 @@ def test_tiny_audio_training_with_tts_and_the_voices_recipe(fixture_data, tmp_pa
     assert model.dims.audio_norm == "cmvn" and model.dims.audio_channels == (8, 16, 32)
     with pytest.raises(DataError, match="tts-dir"):
         train.main(train.Config(**{**cfg.__dict__, "tts_dir": str(tmp_path / "none"), "out": str(tmp_path / "ck2")}))
-

@@ -131,10 +131,12 @@ def digits_sets(cfg, rng: np.random.Generator) -> tuple[dict, dict, dict]:
 
 
 def tts_clips(cfg) -> tuple[list, list[np.ndarray], list[np.ndarray]]:
-    """Text-to-speech material where training used it: (digit clips of the training TTS speakers, their
-    non-digit words, the held-out TTS speakers' non-digit words); empty lists otherwise."""
+    """Text-to-speech material where it was made (scripts/make_tts_digits.sh), whether or not the audio
+    branch trained on it: (digit clips of the training TTS speakers, their non-digit words, the held-out
+    TTS speakers' non-digit words); empty lists otherwise. The check learns "digit" from the digits the
+    voices say, so that a TTS voice alone is never the cue for "not a digit"."""
     folder = data.tts_folder(cfg.data_dir, getattr(cfg, "tts_dir", None))
-    if not getattr(cfg, "tts", False) or not (folder / "manifest.json").is_file():
+    if not (folder / "manifest.json").is_file():
         return [], [], []
     held = set(getattr(cfg, "tts_val_speakers", ()))
     digits = [c for c in data.list_tts(folder=folder) if c.speaker not in held]

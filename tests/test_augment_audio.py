@@ -5,11 +5,12 @@ import json
 
 import numpy as np
 import pytest
+import soundfile as sf
 import torch
 
 from core import audio as A
 from core import augment as G
-from core import checkpoint, data, sets, train, tts
+from core import checkpoint, data, negatives, sets, train, tts
 from core.errors import DataError
 from core.model import AudioEncoder, DigitNet, ModelDimensions
 from tests import samples
@@ -304,3 +305,23 @@ def test_tiny_audio_training_with_tts_and_the_voices_recipe(fixture_data, tmp_pa
     assert model.dims.audio_norm == "cmvn" and model.dims.audio_channels == (8, 16, 32)
     with pytest.raises(DataError, match="tts-dir"):
         train.main(train.Config(**{**cfg.__dict__, "tts_dir": str(tmp_path / "none"), "out": str(tmp_path / "ck2")}))
+
+
+def test_non_digit_words_are_read_from_their_manifest_and_become_negatives(tmp_path):
+    words = tmp_path / "words"
+    words.mkdir()
+    rng = np.random.default_rng(3)
+    clips = []
+    for k, (word, speaker) in enumerate((("hello", "kal"), ("stop", "awb"))):
+        name = f"{k}_flite-{speaker}_r100p100.wav"
+        sf.write(words / name, (0.3 * np.sin(np.arange(6000) * 0.05 * (k + 1))).astype(np.float32), 8000)
+        clips.append({"file": name, "word": word, "voice": f"flite-{speaker}", "speaker": speaker, "sha256": ""})
+    (words / "manifest.json").write_text(json.dumps({"words": ["hello", "stop"], "clips": clips}))
+    listed = data.list_tts_words(tmp_path)
+    assert [(p.name, w, s) for p, w, s in listed] == [(c["file"], c["word"], c["speaker"]) for c in clips]
+    assert data.list_tts_words(tmp_path / "nowhere") == []
+    waves = [sf.read(p, dtype="float32")[0] for p, _, _ in listed]
+    y = negatives.negative_audio(negatives.WORD_KIND, rng, words=waves)
+    assert len(y) == 6000 and 0.05 < np.abs(y).max() <= 0.9
+    with pytest.raises(ValueError, match="non-digit words"):
+        negatives.negative_audio(negatives.WORD_KIND, rng)

@@ -4,6 +4,7 @@ import datetime
 import json
 import re
 
+import numpy as np
 import pytest
 
 from core import Recognizer, checkpoint, data, train
@@ -62,3 +63,24 @@ def test_tiny_training_run_learns(any_data, tmp_path):
     r = Recognizer.load(ck)
     assert r.model.dims.embed == 128
     assert saved["parameters"] == parameter_count(r.model) > 100_000
+
+
+def test_leave_one_speaker_out_chooses_epochs_without_the_test_speaker(fixture_data, monkeypatch):
+    """Nested: each fold trains and chooses its epochs without its test speaker, and scores only that speaker."""
+    from core import data
+
+    calls = []
+
+    def fake_train_audio(model, audio, cfg, rng, gen, val_speaker):
+        calls.append((set(audio.speakers.tolist()), val_speaker))
+        return {"best_epoch": 7}
+
+    monkeypatch.setattr(train, "train_audio", fake_train_audio)
+    out = train.leave_one_speaker_out(train.Config(data_dir=str(fixture_data), verify=False))
+    assert set(out["folds"]) == set(data.FSDD_SPEAKERS) and len(calls) == len(data.FSDD_SPEAKERS)
+    for s, (heard, val_speaker) in zip(data.FSDD_SPEAKERS, calls):
+        assert s not in heard and heard == set(data.FSDD_SPEAKERS) - {s}  # the fold never hears its test speaker
+        assert val_speaker != s and val_speaker in heard  # epochs chosen on another speaker of the five
+        assert out["folds"][s] == {**out["folds"][s], "epochs_chosen_on": val_speaker, "epochs": 7}
+        assert 0.0 <= out[s] <= 1.0
+    assert out["mean"] == pytest.approx(np.mean([out[s] for s in data.FSDD_SPEAKERS]), abs=1e-5)

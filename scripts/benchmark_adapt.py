@@ -306,11 +306,11 @@ def _cell(runs: list, users: int) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--data-dir", default=None, help="data root (default: $DIGITS_DATA or ../shared/data)")
+    ap.add_argument("--data-dir", default=None, help="data root (default: $DIGITS_DATA or ./data)")
     ap.add_argument("--repeats", type=int, default=5, help="random draws of the examples per user and count (default: 5)")
     ap.add_argument("--seed", type=int, default=0, help="seed of the draws and the synthetic voices (default: 0)")
     args = ap.parse_args(argv)
-    root = data.data_root(args.data_dir or (Path(__file__).resolve().parent.parent.parent / "shared" / "data"))
+    root = data.data_root(args.data_dir)
     torch.set_num_threads(1)
     r = Recognizer.load()
     r.predict(audio=np.sin(np.arange(8000) / 5).astype(np.float32), sample_rate=8000)  # librosa's first call compiles

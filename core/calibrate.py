@@ -35,7 +35,7 @@ from core import image as I
 from core import strokes as S
 from core.errors import InputError
 from core.evaluate import ece
-from core.model import MODALITIES, Calibration, DigitNet, ModelDimensions, fusion_inputs
+from core.model import MODALITIES, Calibration, DigitNet, ModelDimensions, anchored, fusion_inputs
 from core.tuples import embed_items
 
 TEMPERATURES = np.geomspace(0.25, 8.0, 241)  # grid searched for each temperature (robust, no optimizer state)
@@ -135,10 +135,10 @@ def tts_clips(cfg) -> tuple[list, list[np.ndarray], list[np.ndarray]]:
     branch trained on it: (digit clips of the training TTS speakers, their non-digit words, the held-out
     TTS speakers' non-digit words); empty lists otherwise. The check learns "digit" from the digits the
     voices say, so that a TTS voice alone is never the cue for "not a digit"."""
-    folder = data.tts_folder(cfg.data_dir, getattr(cfg, "tts_dir", None))
+    folder = data.tts_folder(cfg.data_dir, cfg.tts_dir)
     if not (folder / "manifest.json").is_file():
         return [], [], []
-    held = set(getattr(cfg, "tts_val_speakers", ()))
+    held = set(cfg.tts_val_speakers)
     digits = [c for c in data.list_tts(folder=folder) if c.speaker not in held]
     if cfg.limit:
         digits = digits[: cfg.limit // 4]
@@ -323,7 +323,7 @@ def choose_anchor(
     better = {s: max(right(image, rows[s]), right(strokes, rows[s])) for s in sources}
     best = None
     for a in ANCHORS:
-        lg = (1 - a) * F.log_softmax(head, 1) + a * F.log_softmax(strokes, 1)
+        lg = anchored(head, strokes, float(a))
         margin = {s: round(100 * (right(lg, rows[s]) - better[s]), 3) for s in sources}
         key = (min(margin.values()), float(np.mean(list(margin.values()))), -a)
         if best is None or key > best[0]:

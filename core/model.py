@@ -204,6 +204,11 @@ def fusion_inputs(
     return embeds, logits, mask
 
 
+def anchored(fused: torch.Tensor, strokes_logits: torch.Tensor, a: torch.Tensor | float) -> torch.Tensor:
+    """Log-probabilities of the fused answer leaning on the stroke branch's own answer by `a` (0..1)."""
+    return (1 - a) * F.log_softmax(fused, dim=1) + a * F.log_softmax(strokes_logits, dim=1)
+
+
 class Calibration(nn.Module):
     """What makes confidence honest, fitted after training on validation data (core/calibrate.py).
 
@@ -251,8 +256,7 @@ class Calibration(nn.Module):
         """Fused logits -> log-probabilities; items holding image and strokes and no audio (one drawing)
         lean on the stroke branch by `drawing_anchor` (with audio, the head weighs all three itself).
         With anchor 0 the answer and its probabilities are unchanged."""
-        a = self.drawing_anchor * (mask[:, 0] * mask[:, 1] * (1 - mask[:, 2])).unsqueeze(1)
-        return (1 - a) * F.log_softmax(fused, dim=1) + a * F.log_softmax(strokes_logits, dim=1)
+        return anchored(fused, strokes_logits, self.drawing_anchor * (mask[:, 0] * mask[:, 1] * (1 - mask[:, 2])).unsqueeze(1))
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         # calibrations saved before the anchor existed: anchor 0, i.e. what they computed

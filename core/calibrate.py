@@ -30,12 +30,14 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from core import audio as A
-from core import augment, data, negatives, sets
+from core import augment, augment_audio, data, negatives, sets
 from core import image as I
 from core import strokes as S
 from core.errors import InputError
 from core.evaluate import ece
 from core.model import MODALITIES, Calibration, DigitNet, ModelDimensions, anchored, fusion_inputs
+from core.train_audio import audio_epoch, load_audio, with_voice_bank
+from core.train_branch import train_branch
 from core.tuples import embed_items
 
 TEMPERATURES = np.geomspace(0.25, 8.0, 241)  # grid searched for each temperature (robust, no optimizer state)
@@ -120,7 +122,7 @@ def digits_sets(cfg, rng: np.random.Generator) -> tuple[dict, dict, dict]:
     waves = [A.trim(A.load_audio(c.path)) for c in _bar(rest, "fsdd")]
     tts_digits, words, words_val = tts_clips(cfg)
     in_dist = waves + [A.trim(A.load_audio(c.path)) for c in _bar(tts_digits, "tts digits")]
-    train["audio"] = (torch.from_numpy(np.stack([augment.augmented_audio_features(w, rng) for w in in_dist])), None)
+    train["audio"] = (torch.from_numpy(np.stack([augment_audio.augmented_audio_features(w, rng) for w in in_dist])), None)
     speakers = np.array([c.speaker for c in rest])
     held = data.FSDD_VAL_SPEAKER if (speakers == data.FSDD_VAL_SPEAKER).any() else speakers[0]
     fsdd = sets.AudioSet(*sets.pair(np.stack([A.log_mel(w) for w in waves]), [c.digit for c in rest]), waves, speakers)
@@ -217,17 +219,15 @@ def fit_ood(head: torch.nn.Module, pos: torch.Tensor, neg: torch.Tensor, seed: i
 def train_probe(probe_data: dict, cfg, dims: ModelDimensions) -> DigitNet:
     """An audio branch like the shipped one (same dimensions, augmentation and text-to-speech clips) trained
     without one FSDD speaker, whose logits on that speaker calibrate audio."""
-    from core import train  # the training loop lives there; imported here to keep import order one way
-
     torch.manual_seed(cfg.seed)
     net = DigitNet(dims)
     rng = np.random.default_rng(cfg.seed + 5)
     gen = torch.Generator().manual_seed(cfg.seed + 5)
-    audio = train.load_audio(data.data_root(cfg.data_dir), cfg, rng, probe_data["set"])
-    audio = train.with_voice_bank(audio, cfg, rng, (probe_data["speaker"],))
+    audio = load_audio(data.data_root(cfg.data_dir), cfg, rng, probe_data["set"])
+    audio = with_voice_bank(audio, cfg, rng, (probe_data["speaker"],))
     epochs = min(PROBE_EPOCHS, cfg.audio_epochs)
-    epoch = lambda e: train.audio_epoch(audio, rng, cfg.spec_masks)  # noqa: E731
-    train.train_branch(net, "audio", epoch, epochs, cfg.audio_lr, cfg, None, gen)
+    epoch = lambda e: audio_epoch(audio, rng, cfg.spec_masks)  # noqa: E731
+    train_branch(net, "audio", epoch, epochs, cfg.audio_lr, cfg, None, gen)
     return net.eval()
 
 

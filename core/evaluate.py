@@ -344,7 +344,8 @@ def main(argv: list[str] | None = None) -> dict:
     r = Recognizer(model, card)
     loso = None
     if args.loso:
-        from core.train import Config, leave_one_speaker_out
+        from core.config import Config
+        from core.train_audio import leave_one_speaker_out
 
         loso = leave_one_speaker_out(Config(data_dir=str(root), seed=args.seed))
     if args.no_peers:

@@ -143,7 +143,7 @@ def stroke_test(root: Path, limit: int, verify: bool, rng: np.random.Generator) 
 class AudioSet:
     """Spoken digits: features (n, 40, 48), labels, trimmed 8 kHz waves (for augmentation), speakers
     (FSDD names; "tts:" + the person behind a text-to-speech voice), and optionally a bank of augmented
-    copies of the features (copies, n, 40, 48) that training epochs draw from (train.with_voice_bank)."""
+    copies of the features (copies, n, 40, 48) that training epochs draw from (train_audio.with_voice_bank)."""
 
     x: torch.Tensor
     y: torch.Tensor

@@ -1,16 +1,19 @@
-"""Train the three branches and the fusion head, and write checkpoints/.
+"""Train the three branches and the fusion head, and write checkpoints/: the training pipeline and its CLI.
 
     python -m core.train --data-dir ../shared/data          # what scripts/train_core.sh runs
 
-Stages, in order: image (MNIST, plus the stroke training set drawn like the canvas draws),
-strokes (pendigits + UNIPEN through the canvas path),
-audio (FSDD plus text-to-speech digits where scripts/make_tts_digits.sh made them; the number of
-epochs is chosen with a held-out FSDD speaker and held-out TTS speakers, then the model is refit on
-every speaker; augmented with the voices recipe of core/augment.py, computed once per training),
-fusion (encoders frozen, tuples re-drawn every epoch, modality
-dropout; image and strokes together always come from one drawing, as on the Draw tab),
-calibrate (core/calibrate.py, on validation data). Each branch: AdamW, one-cycle LR, label
-smoothing, augmentation, early stopping on its validation split.
+Stages, in order (core/config.py: STAGES; every flag is a field of its `Config`):
+- image (here): MNIST, plus the stroke training set drawn like the canvas draws;
+- strokes (here): pendigits + UNIPEN through the canvas path;
+- audio (core/train_audio.py): FSDD, plus text-to-speech digits with --tts where
+  scripts/make_tts_digits.sh made them; the number of epochs is chosen with a held-out FSDD speaker
+  and held-out TTS speakers, then the model is refit on every speaker; the light augmentation recipe,
+  or with --audio-aug voices the voices recipe of core/augment_audio.py, computed once per training;
+- fusion (here): encoders frozen, tuples re-drawn every epoch, modality dropout; image and strokes
+  together always come from one drawing, as on the Draw tab;
+- calibrate (core/calibrate.py, on validation data).
+Each branch is fitted by core/train_branch.py: AdamW, one-cycle LR, label smoothing, augmentation
+(core/augment.py for drawings, core/augment_audio.py for speech), early stopping on its validation split.
 
 Training reads the training files only (core/sets.py). The test numbers in the model card are
 measured after every choice is made, by `core.evaluate.test_metrics`.
@@ -22,10 +25,9 @@ import argparse
 import copy
 import datetime
 import json
-import math
 import subprocess
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -35,8 +37,21 @@ from tqdm import tqdm
 
 from core import augment, checkpoint, data, sets
 from core import strokes as S
+from core.config import STAGES, Config  # Config: the CLI's configuration, also `from core.train import Config`
 from core.errors import DataError
-from core.model import AUDIO_NORMS, MODALITIES, DigitNet, ModelDimensions, fusion_inputs, parameter_count
+from core.model import AUDIO_NORMS, MODALITIES, DigitNet, fusion_inputs, parameter_count
+from core.train_audio import (
+    audio_dims,
+    audio_epoch,
+    held_out_speakers,
+    leave_one_speaker_out,
+    load_audio,
+    new_audio_encoder,
+    train_audio,
+    tts_dir,
+    with_voice_bank,
+)
+from core.train_branch import train_branch
 from core.tuples import (
     PAIRED,
     SUBSETS,
@@ -50,67 +65,7 @@ from core.tuples import (
     tuple_pools,
 )
 
-STAGES = ("image", "strokes", "audio", "fusion", "calibrate")
 FUSION_IMAGES = 12000  # MNIST training images per augmented copy for the fusion head
-BANK_PARALLEL = 4000  # augmented clip copies from which the voices bank is made by cfg.threads processes
-
-
-@dataclass
-class Config:
-    # data
-    data_dir: str | None = None
-    limit: int = 0  # >0: at most this many training items per set (smoke tests)
-    verify: bool = True  # check data files' checksums (off only for generated test fixtures)
-    # optimizer
-    batch_size: int = 128
-    weight_decay: float = 5e-4
-    label_smoothing: float = 0.1
-    patience: int = 10  # epochs without a better validation accuracy before stopping
-    image_epochs: int = 18
-    image_lr: float = 3e-3
-    stroke_epochs: int = 30
-    stroke_lr: float = 2e-3
-    audio_epochs: int = 60
-    audio_lr: float = 3e-3
-    # audio: speaker diversity (issue #10)
-    # the shipped audio branch uses the original recipe: the voices recipe below, tried at this budget, read
-    # espeak-ng's unheard voices worse (77.5% vs 87.5%, scripts/benchmark_audio.py); it stays opt-in
-    tts: bool = False  # add the text-to-speech digits (scripts/make_tts_digits.sh) to audio training (--tts)
-    tts_dir: str | None = None  # their folder (default: DATA_DIR/tts_digits)
-    tts_val_speakers: tuple[str, ...] = ("awb", "ked")  # TTS speakers held out (with FSDD's) to choose the audio epochs
-    audio_aug: str = "light"  # "voices": core.augment's voices recipe, banked; "light": the original online recipe
-    audio_copies: int = augment.AUDIO_COPIES  # voices recipe: augmented copies of each clip, made once per training
-    spec_masks: int = augment.SPEC_MASKS  # voices recipe: SpecAugment time and frequency masks per example and epoch
-    audio_norm: str = "cmn"  # the audio encoder's feature normalization (ModelDimensions.audio_norm)
-    audio_channels: tuple[int, int, int] = ModelDimensions.audio_channels  # the audio CNN's widths
-    fusion_epochs: int = 8
-    fusion_lr: float = 2e-3
-    fusion_tuples: int = 30000  # training tuples per fusion epoch
-    fusion_augmentations: int = 2  # augmented copies of the training sets the fusion epochs cycle through
-    val_tuples: int = 3000  # validation tuples per subset for choosing the fusion epoch
-    test_tuples: int = 3000  # label-matched test tuples for the fused metrics in the model card
-    # run
-    seed: int = 0
-    threads: int = 2
-    loso: bool = False  # also measure leave-one-speaker-out on FSDD (nested: 12 extra audio trainings)
-    test_metrics: bool = True  # measure the model card's test numbers after training (core.evaluate.test_metrics)
-    out: str = str(checkpoint.DEFAULT_DIR)
-    stages: tuple[str, ...] = field(default_factory=lambda: STAGES)
-
-
-# what a training run did before its config recorded these fields (cards of older checkpoints lack them)
-ORIGINAL_AUDIO_RECIPE = {"tts": False, "audio_aug": "light", "audio_norm": "cmn"}
-AUDIO_FIELDS = ("batch_size", "weight_decay", "label_smoothing", "patience", "audio_epochs", "audio_lr", "seed", "threads",
-                "tts", "tts_dir", "tts_val_speakers", "audio_aug", "audio_copies", "spec_masks", "audio_norm",
-                "audio_channels")  # fmt: skip
-
-
-def audio_config(card_config: dict, **override) -> Config:
-    """The audio recipe a checkpoint was trained with (its card's config; the original recipe for the
-    fields older cards lack), with `override`: what leave-one-speaker-out retrains to measure that recipe."""
-    kw = {**ORIGINAL_AUDIO_RECIPE, **card_config}
-    kw = {k: tuple(v) if isinstance(v, list) else v for k, v in kw.items() if k in AUDIO_FIELDS}
-    return Config(**{**kw, **override})
 
 
 # ---------------------------------------------------------------- epochs of augmented data
@@ -128,122 +83,6 @@ def drawn_images(stroke_inputs: torch.Tensor) -> torch.Tensor:
     return stroke_inputs[:, 2 * S.N_POINTS :].reshape(-1, 28, 28)
 
 
-def audio_epoch(audio: sets.AudioSet, rng: np.random.Generator, spec_masks: int = augment.SPEC_MASKS) -> tuple:
-    """One epoch of augmented audio features: from the bank when there is one (a random copy of each clip,
-    then fresh SpecAugment masks), otherwise the light recipe, computed now."""
-    if audio.bank is None:
-        x = torch.from_numpy(np.stack([augment.augmented_audio_features(w, rng) for w in audio.waves]))
-        return x, audio.y
-    pick = torch.from_numpy(rng.integers(len(audio.bank), size=len(audio.y)))
-    x = audio.bank[pick, torch.arange(len(audio.y))]
-    return augment.spec_augment(x, torch.Generator().manual_seed(int(rng.integers(2**31))), spec_masks), audio.y
-
-
-def with_voice_bank(audio: sets.AudioSet, cfg: Config, rng: np.random.Generator, held_out: tuple[str, ...]) -> sets.AudioSet:
-    """With the voices recipe: `audio` plus its bank of cfg.audio_copies augmented copies per clip (once per
-    training: the recipe costs several ms a clip, an epoch of training a fraction of one). Babble is made
-    from the clips of speakers not in `held_out`, so no validation voice is heard, even as noise."""
-    if cfg.audio_aug == "light" or audio.bank is not None:
-        return audio
-    t0 = time.time()
-    pool = [w for w, s in zip(audio.waves, audio.speakers) if s not in held_out]
-    workers = cfg.threads if len(audio.waves) * cfg.audio_copies >= BANK_PARALLEL else 1  # starting processes costs seconds
-    bank = augment.voice_bank(audio.waves, cfg.audio_copies, int(rng.integers(2**31)), pool, workers)
-    tqdm.write(f"audio: voices bank of {len(audio.waves)} clips x {cfg.audio_copies} copies in {time.time() - t0:.1f} s")
-    return replace(audio, bank=torch.from_numpy(bank))
-
-
-def audio_dims(cfg: Config, dims: ModelDimensions | None = None) -> ModelDimensions:
-    """`dims` (default: ModelDimensions()) with the audio encoder that `cfg` asks for."""
-    return replace(dims or ModelDimensions(), audio_channels=tuple(cfg.audio_channels), audio_norm=cfg.audio_norm)
-
-
-def tts_dir(cfg: Config) -> Path | None:
-    """The spoken-digits folder training uses: None with --no-tts, or when it has not been made."""
-    if not cfg.tts:
-        return None
-    folder = data.tts_folder(cfg.data_dir, cfg.tts_dir)
-    if not (folder / "manifest.json").is_file():
-        if cfg.tts_dir:  # asked for by name: a missing folder is an error, not a quiet skip
-            raise DataError(f"--tts-dir {folder} has no manifest.json; make it with scripts/make_tts_digits.sh {folder.parent}")
-        return None
-    return folder
-
-
-def load_audio(root: Path, cfg: Config, rng: np.random.Generator, fsdd: sets.AudioSet | None = None) -> sets.AudioSet:
-    """FSDD training clips (or `fsdd`), plus the text-to-speech digits where cfg and the data have them."""
-    folder = tts_dir(cfg)  # first: a wrong --tts-dir fails before any loading
-    audio = fsdd if fsdd is not None else sets.audio_sets(root, cfg.limit, rng)
-    if folder is None:
-        if cfg.tts:
-            tqdm.write(f"audio: no text-to-speech digits in {data.tts_folder(root)} (scripts/make_tts_digits.sh); FSDD only")
-        return audio
-    return sets.join(audio, sets.tts_set(folder, cfg.limit, cfg.verify, rng))
-
-
-def held_out_speakers(cfg: Config, fsdd_speaker: str) -> tuple[str, ...]:
-    """The speakers the audio epochs are chosen on: one FSDD speaker and cfg.tts_val_speakers."""
-    return (fsdd_speaker, *(sets.TTS_PREFIX + s for s in cfg.tts_val_speakers))
-
-
-# ---------------------------------------------------------------- one branch
-
-
-def train_branch(
-    model: DigitNet,
-    modality: str,
-    make_epoch,
-    epochs: int,
-    lr: float,
-    cfg: Config,
-    val: tuple[torch.Tensor, torch.Tensor] | None,
-    gen: torch.Generator,
-) -> tuple[list[dict], int]:
-    """One encoder and its classifier. `make_epoch(epoch)` -> (x, y) training tensors.
-    With `val`, keeps the best epoch and stops early; without, trains all `epochs`."""
-    params = list(getattr(model, modality).parameters()) + list(model.heads[modality].parameters())
-    opt = torch.optim.AdamW(params, lr=lr, weight_decay=cfg.weight_decay)
-    x, y = make_epoch(0)
-    steps = math.ceil(len(x) / cfg.batch_size)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * steps, pct_start=0.15)
-    history, best_acc, best_epoch, best_state = [], -1.0, epochs - 1, None
-    for epoch in range(epochs):
-        if epoch:
-            x, y = make_epoch(epoch)
-        model.train()
-        perm = torch.randperm(len(x), generator=gen)
-        total, t0 = 0.0, time.time()
-        bar = tqdm(range(0, len(x), cfg.batch_size), desc=f"{modality} {epoch + 1}/{epochs}", leave=False, mininterval=1.0)
-        for i in bar:
-            idx = perm[i : i + cfg.batch_size]
-            xb, yb = x[idx], y[idx]
-            if modality == "image":
-                xb = augment.augment_images(xb.float() / 255.0, gen)
-            loss = F.cross_entropy(model.heads[modality](model.encode(modality, xb)), yb, label_smoothing=cfg.label_smoothing)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            if sched.last_epoch < epochs * steps - 1:
-                sched.step()
-            total += loss.item() * len(idx)
-        row = {"epoch": epoch + 1, "loss": round(total / len(x), 4), "seconds": round(time.time() - t0, 1)}
-        if val is not None:
-            row["val_acc"] = round(accuracy(branch_logits(model, modality, val[0]), val[1]), 5)
-            if row["val_acc"] > best_acc:
-                best_acc, best_epoch = row["val_acc"], epoch
-                best_state = copy.deepcopy(
-                    {k: v for k, v in model.state_dict().items() if k.startswith((modality + ".", "heads." + modality))}
-                )
-        history.append(row)
-        tqdm.write(f"{modality} " + json.dumps(row))
-        if val is not None and epoch - best_epoch >= cfg.patience:
-            tqdm.write(f"{modality}: no better validation accuracy for {cfg.patience} epochs, stopping")
-            break
-    if best_state is not None:
-        model.load_state_dict(best_state, strict=False)
-    return history, best_epoch + 1
-
-
 def image_training_set(images: dict, strokes: sets.StrokeSets) -> tuple[tuple, tuple]:
     """(train, val) for the image branch: MNIST plus the stroke sets drawn the way the web canvas draws
     them. MNIST alone leaves it unsure of thin, even, fast-drawn digits, which is what users give it."""
@@ -254,63 +93,6 @@ def image_training_set(images: dict, strokes: sets.StrokeSets) -> tuple[tuple, t
     )
     val = (torch.cat([images["val"][0], drawn_images(strokes.val[0])]), torch.cat([images["val"][1], strokes.val[1]]))
     return train, val
-
-
-def train_audio(model: DigitNet, audio: sets.AudioSet, cfg: Config, rng, gen, val_speaker: str) -> dict:
-    """Choose the number of epochs with FSDD's `val_speaker` and the TTS speakers cfg.tts_val_speakers held
-    out (voice-disjoint), then refit `model` on every clip of `audio`."""
-    held = held_out_speakers(cfg, val_speaker)
-    rest, val = sets.held_out_speaker(audio, held)
-    probe = DigitNet(model.dims)
-    h, best = train_branch(
-        probe,
-        "audio",
-        lambda e: audio_epoch(rest, rng, cfg.spec_masks),
-        cfg.audio_epochs,
-        cfg.audio_lr,
-        cfg,
-        (val.x, val.y),
-        gen,
-    )
-    probe.eval()
-    right = (branch_logits(probe, "audio", val.x).argmax(1) == val.y).numpy()
-    by_speaker = {str(s): round(float(right[val.speakers == s].mean()), 5) for s in np.unique(val.speakers)}
-    tqdm.write(f"audio: best epoch on held-out {', '.join(held)} is {best} ({json.dumps(by_speaker)}); refitting on all")
-    h2, _ = train_branch(model, "audio", lambda e: audio_epoch(audio, rng, cfg.spec_masks), best, cfg.audio_lr, cfg, None, gen)
-    return {
-        "selection": h,
-        "best_epoch": best,
-        "refit": h2,
-        "held_out_speaker": val_speaker,
-        "held_out_speakers": list(held),
-        "val_acc_by_speaker": by_speaker,
-        "clips": {"train": len(audio.y), "tts": int(np.char.startswith(audio.speakers.astype(str), sets.TTS_PREFIX).sum())},
-    }
-
-
-def leave_one_speaker_out(cfg: Config) -> dict:
-    """FSDD leave-one-speaker-out with nested epoch choice: for each test speaker, the number of
-    epochs is chosen with another speaker held out (the next one in FSDD_SPEAKERS, never the test
-    speaker), the branch is refit on the other five, and scored on all 500 clips of the test speaker."""
-    root = data.data_root(cfg.data_dir)
-    everything = load_audio(root, cfg, np.random.default_rng(cfg.seed), sets.audio_all(root))  # TTS clips only ever train
-    out, epochs = {}, {}
-    for k, s in enumerate(data.FSDD_SPEAKERS):
-        t0 = time.time()
-        val_speaker = data.FSDD_SPEAKERS[(k + 1) % len(data.FSDD_SPEAKERS)]
-        five, test = sets.held_out_speaker(everything, s)
-        torch.manual_seed(cfg.seed)
-        model = DigitNet(audio_dims(cfg))
-        rng = np.random.default_rng(cfg.seed)
-        gen = torch.Generator().manual_seed(cfg.seed)
-        five = with_voice_bank(five, cfg, rng, held_out_speakers(cfg, val_speaker))  # per fold: no test voice in the babble
-        h = train_audio(model, five, cfg, rng, gen, val_speaker)
-        out[s] = round(accuracy(branch_logits(model, "audio", test.x), test.y), 5)
-        epochs[s] = {"epochs_chosen_on": val_speaker, "epochs": h["best_epoch"], "seconds": round(time.time() - t0, 1)}
-        tqdm.write(f"leave-one-speaker-out {s}: {out[s]} ({json.dumps(epochs[s])})")
-    out["mean"] = round(float(np.mean([out[s] for s in data.FSDD_SPEAKERS])), 5)
-    out["folds"] = epochs
-    return out
 
 
 # ---------------------------------------------------------------- fusion
@@ -403,19 +185,6 @@ def mixed_tuples(matched: dict, drawn: dict, n: int, rng: np.random.Generator) -
 
 
 # ---------------------------------------------------------------- main
-
-
-def new_audio_encoder(model: DigitNet, dims: ModelDimensions, stages: set[str]) -> DigitNet:
-    """A model with `dims`' audio encoder (trained from scratch by the audio stage) and every other weight of
-    `model`. The fusion head and the calibration were fitted to the old audio encoder: retrain them too."""
-    new = DigitNet(dims)
-    keep = {k: v for k, v in model.state_dict().items() if not k.startswith(("audio.", "heads.audio."))}
-    new.load_state_dict(keep, strict=False)
-    old = model.dims
-    tqdm.write(f"audio: new encoder {dims.audio_channels} {dims.audio_norm} (was {old.audio_channels} {old.audio_norm})")
-    if not {"fusion", "calibrate"} <= stages:
-        tqdm.write("audio: warning: the fusion head and calibration fit the old audio encoder; add --stages fusion,calibrate")
-    return new
 
 
 def git_commit() -> str:
@@ -575,7 +344,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     a.add_argument("--tts-val-speakers", type=comma_list(str), default=d.tts_val_speakers,
                    help="TTS speakers held out to choose the audio epochs, comma-separated")  # fmt: skip
     a.add_argument("--audio-aug", choices=("voices", "light"), default=d.audio_aug,
-                   help="voices: core.augment voices recipe, made once per training; light: the original online one")  # fmt: skip
+                   help="voices: core/augment_audio.py's recipe, made once per training; light: the original one")  # fmt: skip
     a.add_argument("--audio-norm", choices=AUDIO_NORMS, default=d.audio_norm, help="audio encoder's feature normalization")
     a.add_argument("--audio-channels", type=comma_list(int), default=d.audio_channels,
                    help="the audio CNN's three widths, comma-separated, e.g. 32,64,128")  # fmt: skip

@@ -11,36 +11,37 @@ Every endpoint is reachable by strangers once the app listens on a network (`--h
 `--share`), so requests are treated as hostile:
 - request data is data: stroke text is always JSON, never a file name; the only files opened are
   the upload components' files, which Gradio accepts only from its own upload folder, and they
-  become `pathlib.Path` here (the one place a path is trusted) before `core` opens them;
+  become `pathlib.Path` in demo/guard.py (`upload`, the one place a path is trusted) before `core`
+  opens them;
 - cost is bounded before work: uploads by `MAX_UPLOAD_BYTES` (Gradio's `max_file_size`), every
-  other request body by `MAX_BODY_BYTES` (`RequestGuard`, below), and `core` enforces its own
-  limits on pixels, samples and stroke JSON (`core/limits.py`); uploads are deleted after
-  `DELETE_CACHE`;
-- one error contract: endpoints answer `{"error": "..."}` with no server paths in it, tabs
-  show one line.
+  other request body by `MAX_BODY_BYTES` (`RequestGuard`; both in demo/guard.py), and `core`
+  enforces its own limits on pixels, samples and stroke JSON (`core/limits.py`); uploads are
+  deleted after `DELETE_CACHE`;
+- one error contract (below): endpoints answer `{"error": "..."}` with no server paths in it,
+  tabs show one line.
+
+Here: the page (its tabs and the hidden JSON endpoints), the callbacks behind it (`App`) and the
+error contract. What an answer looks like: demo/answers.py; the Teach tab: demo/teach.py.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import re
 from pathlib import Path
 
-import cv2
 import gradio as gr
 import numpy as np
-from gradio.data_classes import ListFiles
 from starlette.middleware import Middleware
 
 from core import DataError, InputError, Recognizer
 from core import image as I
-from core import limits as L
 from core import strokes as S
-from core.recognizer import Prediction
 from demo import render
+from demo.answers import as_json, big, fit, model_card_markdown
 from demo.canvas import StrokeCanvas, parse_canvas
+from demo.guard import MAX_UPLOAD_BYTES, PhotoInput, RequestGuard, UploadInput, upload
 from demo.teach import STATE_SECONDS, Teacher, Teaching, build_tab
 
 log = logging.getLogger("demo")
@@ -48,18 +49,9 @@ REPO = Path(__file__).resolve().parent.parent
 DOCS = REPO / "docs"
 HINT_EMPTY = "✏️ Draw a digit on the canvas — it is read each time you lift the pen."
 HINT_AUDIO = "🎙️ Record or upload one spoken digit (zero to nine)."
-
-# A phone photo of a page is 2-6 MB as JPEG, 30 s of speech is under 6 MB even as 48 kHz stereo
-# 16-bit WAV (webm/ogg/mp3: well under 1 MB); anything larger is refused while it streams in.
-MAX_UPLOAD_BYTES = 10 * 1024 * 1024
-MULTIPART_OVERHEAD = 64 * 1024  # boundaries and part headers around the one file of an upload
-# Every other request is JSON: at most a stroke text at core's own limit (escaped once more
-# inside the request) plus the canvas raster and the envelope.
-MAX_BODY_BYTES = 2 * L.MAX_STROKE_JSON_BYTES
 # Every 5 minutes, delete uploads and results older than 15 minutes: strangers' files do not
 # linger on the server (and all of them go when it stops).
 DELETE_CACHE = (300, 900)
-DISPLAY_SIDE = 1600  # px: the annotated photo is shown at most this large (encoding a 24 MP picture costs seconds)
 MESSAGE_CHARS = 300  # one line on the page or in {"error": ...}
 
 CSS = """
@@ -72,139 +64,7 @@ CSS = """
 """
 
 
-# ---------------------------------------------------------------- request guard
-
-
-class RequestGuard:
-    """Pure ASGI middleware: bounds every request body before the app reads it.
-
-    - multipart bodies (file uploads) may be MAX_UPLOAD_BYTES plus part headers; Gradio's
-      `max_file_size` checks each file too, this bounds the whole body;
-    - any other body (JSON for /queue/join, /call/..., ...) at most MAX_BODY_BYTES; it is read
-      here, then a JSON body that names a FileData by URL is refused: Gradio would download it,
-      and this server fetches nothing on a stranger's behalf (files come through /upload).
-    A declared Content-Length over the limit is refused unread; bytes are counted as they stream
-    in too, so a chunked body cannot exceed it either. Refusals are `{"error": "..."}` with 413/400.
-    """
-
-    def __init__(self, app, max_body: int = MAX_BODY_BYTES, max_upload: int = MAX_UPLOAD_BYTES + MULTIPART_OVERHEAD):
-        self.app = app
-        self.max_body = max_body
-        self.max_upload = max_upload
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
-            return await self.app(scope, receive, send)
-        headers = dict(scope.get("headers") or [])
-        multipart = headers.get(b"content-type", b"").lower().startswith(b"multipart/")
-        limit = self.max_upload if multipart else self.max_body
-        declared = headers.get(b"content-length")
-        if declared is not None:
-            if not declared.strip().isdigit():
-                return await refuse(send, 400, "Content-Length is not a number")
-            if int(declared) > limit:
-                return await refuse(send, 413, too_large(int(declared), limit))
-        if multipart:
-            return await self._stream(scope, receive, send, limit)
-        body = bytearray()
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            body += message.get("body", b"")
-            if len(body) > limit:
-                return await refuse(send, 413, too_large(len(body), limit, "at least "))
-            if not message.get("more_body"):
-                break
-        if headers.get(b"content-type", b"").lower().startswith(b"application/json") and body:
-            reason = remote_file_reason(bytes(body))
-            if reason:
-                return await refuse(send, 400, reason)
-        replayed = False
-
-        async def replay():
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": bytes(body), "more_body": False}
-            return await receive()
-
-        await self.app(scope, replay, send)
-
-    async def _stream(self, scope, receive, send, limit: int):
-        received, started = 0, False
-
-        async def counted():
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > limit:
-                    raise _TooLarge
-            return message
-
-        async def watched(message):
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, counted, watched)
-        except _TooLarge:
-            if not started:
-                await refuse(send, 413, too_large(received, limit, "at least "))
-
-
-class _TooLarge(Exception):
-    pass
-
-
-def too_large(size: int, limit: int, prefix: str = "") -> str:
-    return f"request body is {prefix}{size:,} bytes; at most {limit:,} are accepted"
-
-
-async def refuse(send, status: int, message: str) -> None:
-    body = json.dumps({"error": message}).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), (b"connection", b"close")]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
-
-
-def remote_file_reason(body: bytes) -> str | None:
-    """Why a JSON request body is refused, or None. Numbers are not converted (no cost for
-    400-digit integers); nesting too deep for the parser is refused here, not passed on."""
-    try:
-        data = json.loads(body, parse_int=len, parse_float=len, parse_constant=len)
-    except RecursionError:
-        return "request JSON is nested too deeply"
-    except ValueError:
-        return "request body is not valid JSON"
-    stack = [data]
-    while stack:
-        x = stack.pop()
-        if isinstance(x, dict):
-            meta = x.get("meta")
-            path = x.get("path")
-            if isinstance(meta, dict) and meta.get("_type") == "gradio.FileData" and isinstance(path, str):
-                if re.match(r"\s*[a-z][a-z0-9+.-]*://", path, re.IGNORECASE):
-                    return "file inputs must be uploaded first (gradio_client's handle_file does it); URLs are not fetched"
-            stack.extend(x.values())
-        elif isinstance(x, list):
-            stack.extend(x)
-    return None
-
-
-# ---------------------------------------------------------------- answers
-
-
-def big(p: Prediction | None) -> str:
-    """The large answer; when the recognizer is not sure (`p.sure`) it says so and shows the guess faded."""
-    if p is None:
-        return "<div class='big-digit'>·</div><div class='big-conf'>&nbsp;</div>"
-    if not p.sure:
-        guess = f"not sure — best guess {p.label} ({100 * p.confidence:.0f}%)"
-        return f"<div class='big-digit not-sure'>{p.label}</div><div class='big-conf'>{guess}</div>"
-    return f"<div class='big-digit'>{p.label}</div><div class='big-conf'>{100 * p.confidence:.1f}% sure</div>"
+# ---------------------------------------------------------------- error contract
 
 
 _DIRS = re.compile(r"(?<![\w.:/])(?:[A-Za-z]:)?[\\/](?:[^\\/\s'\"]+[\\/])+")
@@ -229,52 +89,7 @@ def friendly(e: Exception) -> str:
     return f"⚠️ {error_text(e)}"
 
 
-def as_json(p: Prediction) -> dict:
-    return {
-        "label": p.label,
-        "confidence": round(p.confidence, 6),
-        "sure": bool(p.sure),
-        "probs": [round(float(x), 6) for x in p.probs],
-        "by_modality": {m: [round(float(x), 6) for x in q] for m, q in p.by_modality.items()},
-    }
-
-
-def upload(value: str | None) -> Path | None:
-    """An upload component's value -> Path. Gradio hands callbacks only files from its own upload
-    folder (it refuses any other path a client names), so this is the one place a str becomes a
-    file to open; everywhere else request text stays text."""
-    return Path(value) if value else None
-
-
-def fit(image: np.ndarray, side: int = DISPLAY_SIDE) -> np.ndarray:
-    if max(image.shape[:2]) <= side:
-        return image
-    f = side / max(image.shape[:2])
-    return cv2.resize(image, (round(image.shape[1] * f), round(image.shape[0] * f)), interpolation=cv2.INTER_AREA)
-
-
-class PhotoInput(gr.Image):
-    """gr.Image whose callback gets the uploaded file's path unopened: the photo is decoded once,
-    by core, after its header is checked against the pixel limit (gr.Image would decode it first)."""
-
-    is_template = True  # the browser draws it as the gr.Image it is
-
-    def preprocess(self, payload):
-        if payload is not None and payload.path and not (payload.url or "").startswith("data:"):
-            return payload.path
-        return super().preprocess(payload)
-
-
-class UploadInput(gr.File):
-    """gr.File for the JSON endpoints: the callback gets the uploaded file's path (gr.File's own
-    preprocess also leaves an empty temporary file behind on every call, which no cleanup tracks)."""
-
-    is_template = True  # the same component as gr.File for the browser and gradio_client
-
-    def preprocess(self, payload):
-        if payload is None:
-            return None
-        return (payload[0] if isinstance(payload, ListFiles) else payload).path
+# ---------------------------------------------------------------- callbacks
 
 
 class App:
@@ -402,24 +217,7 @@ class App:
             return {"error": error_text(e)}
 
 
-def model_card_markdown(card: dict) -> str:
-    m = card.get("metrics", {})
-    rows = [
-        ("MNIST test, image branch", m.get("mnist_test")),
-        ("pendigits test (unseen writers), stroke branch", m.get("pendigits_test")),
-        ("UNIPEN held-out donors, stroke branch", m.get("unipen_test_donors")),
-        ("FSDD customary test, audio branch", m.get("fsdd_test")),
-        ("FSDD leave-one-speaker-out mean, audio", (m.get("fsdd_leave_one_speaker_out") or {}).get("mean")),
-    ]
-    rows += [(f"fused test tuples: {k}", v) for k, v in (m.get("fused_test_tuples") or {}).items()]
-    lines = ["| measure | accuracy |", "| --- | --- |"]
-    lines += [f"| {a} | {100 * b:.2f}% |" for a, b in rows if isinstance(b, (int, float))]
-    info = (
-        f"Trained {card.get('date', '?')} from commit `{str(card.get('git_commit', '?'))[:10]}`, "
-        f"{card.get('parameters', 0):,} parameters, in {card.get('train_seconds', 0) / 60:.0f} min on CPU. "
-        f"Checkpoint sha256 `{card.get('checkpoint', {}).get('sha256', '?')[:16]}…` (verified at load)."
-    )
-    return info + "\n\n" + "\n".join(lines)
+# ---------------------------------------------------------------- the page, and serving it
 
 
 def build_app(recognizer: Recognizer) -> gr.Blocks:

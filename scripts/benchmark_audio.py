@@ -114,7 +114,8 @@ def tts_rows(r: Recognizer, root: Path, folder: str | None) -> list[tuple[str, s
 
 
 def loso_rows(root: Path) -> list[tuple[str, str, str]]:
-    from core.train import Config, leave_one_speaker_out
+    from core.config import Config
+    from core.train_audio import leave_one_speaker_out
 
     t0 = time.time()
     loso = leave_one_speaker_out(Config(data_dir=str(root)))

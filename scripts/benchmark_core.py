@@ -7,7 +7,7 @@ branches on their test sets, label-matched test tuples, every test digit drawn t
 path (the Draw tab: fused, image alone, strokes alone) and the same for validation drawings, latency
 (one helper, the median: core/timing.py), size; with --loso also FSDD leave-one-speaker-out, with
 the number of epochs chosen inside each fold (about 15 minutes of training), with the checkpoint's own
-audio recipe (core.train.audio_config).
+audio recipe (core.config.audio_config).
 """
 
 from __future__ import annotations
@@ -88,7 +88,8 @@ def drawing_rows(r: Recognizer, root: Path, split: str) -> list[tuple[str, str, 
 
 
 def loso_row(root: Path, card: dict, tts_dir: str | None) -> tuple[str, str, str]:
-    from core.train import audio_config, leave_one_speaker_out
+    from core.config import audio_config
+    from core.train_audio import leave_one_speaker_out
 
     t0 = time.time()
     # the checkpoint's own audio recipe (augmentation, TTS clips, normalization, widths), retrained per fold

@@ -1,4 +1,4 @@
-"""The voices recipe for speech (core/augment.py), the text-to-speech digits (core/tts.py, core/data.py)
+"""The voices recipe for speech (core/augment_audio.py), the text-to-speech digits (core/tts.py, core/data.py)
 and the audio encoder's normalization: each transform does what it says, measured on real FSDD clips."""
 
 import json
@@ -9,8 +9,10 @@ import soundfile as sf
 import torch
 
 from core import audio as A
-from core import augment as G
+from core import augment_audio as G
 from core import checkpoint, data, negatives, sets, train, tts
+from core import train_audio as TA
+from core.config import audio_config
 from core.errors import DataError
 from core.model import AudioEncoder, DigitNet, ModelDimensions
 from tests import samples
@@ -162,14 +164,14 @@ def test_bank_epochs_draw_copies_and_mask_them(waves):
     x, y = sets.pair(np.stack([A.log_mel(w) for w in waves]), [c.digit for c in samples.fsdd()])
     audio = sets.AudioSet(x, y, waves, np.array([c.speaker for c in samples.fsdd()]))
     cfg = train.Config(audio_aug="voices", audio_copies=2, threads=1)
-    banked = train.with_voice_bank(audio, cfg, np.random.default_rng(0), ("theo",))
+    banked = TA.with_voice_bank(audio, cfg, np.random.default_rng(0), ("theo",))
     assert banked.bank.shape == (2, len(waves), A.N_MELS, A.N_FRAMES)
-    xe, ye = train.audio_epoch(banked, np.random.default_rng(1), spec_masks=0)
+    xe, ye = TA.audio_epoch(banked, np.random.default_rng(1), spec_masks=0)
     assert torch.equal(ye, y) and all(any(torch.equal(xe[i], banked.bank[k, i]) for k in range(2)) for i in range(len(y)))
     rest, val = sets.held_out_speaker(banked, ("theo", "george"))
     assert set(val.speakers) == {"theo", "george"} and rest.bank.shape[1] == len(rest.y) == len(y) - len(val.y)
-    light = train.with_voice_bank(audio, train.Config(audio_aug="light"), np.random.default_rng(0), ())
-    assert light.bank is None and train.audio_epoch(light, np.random.default_rng(1))[0].shape == x.shape
+    light = TA.with_voice_bank(audio, train.Config(audio_aug="light"), np.random.default_rng(0), ())
+    assert light.bank is None and TA.audio_epoch(light, np.random.default_rng(1))[0].shape == x.shape
 
 
 # ---------------------------------------------------------------- the audio encoder's normalization
@@ -204,11 +206,11 @@ def test_checkpoints_without_audio_norm_load_as_before(tmp_path):
 
 
 def test_older_cards_mean_the_original_audio_recipe():
-    old = train.audio_config({"audio_epochs": 60, "stages": ["fusion"], "data_dir": "x"}, data_dir="y")
+    old = audio_config({"audio_epochs": 60, "stages": ["fusion"], "data_dir": "x"}, data_dir="y")
     assert (old.audio_aug, old.tts, old.audio_norm, old.data_dir) == ("light", False, "cmn", "y")
-    new = train.audio_config({"audio_aug": "voices", "tts": True, "audio_channels": [32, 64, 128]})
+    new = audio_config({"audio_aug": "voices", "tts": True, "audio_channels": [32, 64, 128]})
     assert (new.audio_aug, new.tts, new.audio_channels) == ("voices", True, (32, 64, 128))
-    assert train.audio_dims(new).audio_channels == (32, 64, 128)
+    assert TA.audio_dims(new).audio_channels == (32, 64, 128)
 
 
 # ---------------------------------------------------------------- text-to-speech digits
@@ -272,7 +274,7 @@ def test_tts_set_marks_its_speakers_and_holds_whole_speakers_out(tmp_path):
     t = sets.tts_set(folder, 0, True, np.random.default_rng(0))
     assert len(t.y) == 30 and set(t.speakers) == {"tts:kal", "tts:awb", "tts:ked"}
     cfg = train.Config(tts_val_speakers=("awb", "ked"))
-    rest, val = sets.held_out_speaker(t, train.held_out_speakers(cfg, "theo"))
+    rest, val = sets.held_out_speaker(t, TA.held_out_speakers(cfg, "theo"))
     assert set(rest.speakers) == {"tts:kal"} and set(val.speakers) == {"tts:awb", "tts:ked"}
 
 

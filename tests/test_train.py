@@ -7,7 +7,7 @@ import re
 import numpy as np
 import pytest
 
-from core import Recognizer, checkpoint, data, train
+from core import Recognizer, checkpoint, data, train, train_audio
 from core.model import parameter_count
 
 
@@ -75,8 +75,8 @@ def test_leave_one_speaker_out_chooses_epochs_without_the_test_speaker(fixture_d
         calls.append((set(audio.speakers.tolist()), val_speaker))
         return {"best_epoch": 7}
 
-    monkeypatch.setattr(train, "train_audio", fake_train_audio)
-    out = train.leave_one_speaker_out(train.Config(data_dir=str(fixture_data), verify=False))
+    monkeypatch.setattr(train_audio, "train_audio", fake_train_audio)
+    out = train_audio.leave_one_speaker_out(train.Config(data_dir=str(fixture_data), verify=False))
     assert set(out["folds"]) == set(data.FSDD_SPEAKERS) and len(calls) == len(data.FSDD_SPEAKERS)
     for s, (heard, val_speaker) in zip(data.FSDD_SPEAKERS, calls):
         assert s not in heard and heard == set(data.FSDD_SPEAKERS) - {s}  # the fold never hears its test speaker

@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from core import augment, checkpoint, data, sets
+from core import augment, calibrate, checkpoint, data, sets
 from core import strokes as S
 from core.config import STAGES, Config  # Config: the CLI's configuration, also `from core.train import Config`
 from core.errors import DataError
@@ -259,14 +259,7 @@ def main(cfg: Config) -> dict:
         model.calibration.drawing_anchor.zero_()  # fitted for the old head by the calibrate stage; chosen anew there
         history["fusion"] = timed("fusion", lambda: train_fusion(model, images, strokes, audio, cfg, rng))
     if "calibrate" in stages:
-        try:
-            from core import calibrate  # imported here so the other stages work where calibrate.py is absent
-        except ModuleNotFoundError as e:
-            if e.name != "core.calibrate":
-                raise
-            tqdm.write("calibrate: core/calibrate.py is not there yet; stage skipped")
-        else:
-            metrics["calibration"] = timed("calibrate", lambda: calibrate.fit(model, cfg))
+        metrics["calibration"] = timed("calibrate", lambda: calibrate.fit(model, cfg))
 
     model.eval()
     if images is not None:

@@ -1,15 +1,16 @@
 """Peer methods measured on the same test sets as this project: k-NN and SVMs on pendigits and
-MNIST pixels, MFCC + SVM on FSDD (customary split and leave-one-speaker-out), Tesseract on photos."""
+MNIST pixels, MFCC + SVM on FSDD (customary split and leave-one-speaker-out), Tesseract and RapidOCR
+on photos (core/ocr_peers.py)."""
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import numpy as np
 
 from core import audio as A
 from core import data, synth
+from core.ocr_peers import rapidocr_read, tesseract_read
 from core.sets import progress
 from core.timing import median_ms_per_item
 
@@ -23,25 +24,6 @@ def mfcc_features(path: Path) -> np.ndarray:
     y = A.trim(A.load_audio(path))
     m = librosa.feature.mfcc(y=y, sr=A.SAMPLE_RATE, n_mfcc=20, n_fft=A.N_FFT, hop_length=A.HOP_LENGTH)
     return np.concatenate([m.mean(1), m.std(1)])
-
-
-def tesseract_read(image: np.ndarray) -> str | None:
-    """Digits-only Tesseract on a photo; None when tesseract is not installed."""
-    import shutil
-    import tempfile
-
-    from PIL import Image
-
-    if not shutil.which("tesseract"):
-        return None
-    with tempfile.NamedTemporaryFile(suffix=".png") as f:
-        Image.fromarray(image).save(f.name)
-        r = subprocess.run(
-            ["tesseract", f.name, "-", "--psm", "6", "-c", "tessedit_char_whitelist=0123456789"],
-            capture_output=True,
-            text=True,
-        )
-    return "\n".join(line.replace(" ", "") for line in r.stdout.splitlines() if line.strip())
 
 
 def peers(root: Path, model_recognizer, limit: int, rng: np.random.Generator, own: dict, loso: dict | None = None) -> list[dict]:
@@ -134,24 +116,18 @@ def peers(root: Path, model_recognizer, limit: int, rng: np.random.Generator, ow
             "ms_per_item": ours_ms,
         }
     )
-    tess = [tesseract_read(p.image) for p in pages]
-    if tess[0] is not None:
-        ms = median_ms_per_item(tesseract_read, [p.image for p in pages[:5]], warmup=0)
+    for name, read, missing in (
+        ("Tesseract 5, digits only (psm 6)", tesseract_read, "Tesseract (not installed: apt-get install tesseract-ocr)"),
+        ("RapidOCR (PP-OCRv4 ONNX), digits kept", rapidocr_read, "RapidOCR (not installed: pip install rapidocr-onnxruntime)"),
+    ):
+        got = [read(p.image) for p in pages]
+        installed = got[0] is not None
         rows.append(
             {
                 "task": "photos of numbers (exact page)",
-                "method": "Tesseract 5, digits only (psm 6)",
-                "accuracy": float(np.mean([a == b for a, b in zip(tess, truth)])),
-                "ms_per_item": ms,
-            }
-        )
-    else:
-        rows.append(
-            {
-                "task": "photos of numbers (exact page)",
-                "method": "Tesseract (not installed: apt-get install tesseract-ocr)",
-                "accuracy": None,
-                "ms_per_item": None,
+                "method": name if installed else missing,
+                "accuracy": float(np.mean([a == b for a, b in zip(got, truth)])) if installed else None,
+                "ms_per_item": median_ms_per_item(read, [p.image for p in pages[:5]], warmup=0) if installed else None,
             }
         )
     return rows

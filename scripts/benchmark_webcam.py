@@ -32,19 +32,11 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from core import Recognizer, data, synth  # noqa: E402
+from core.text_metrics import edit_distance  # noqa: E402
 from demo import webcam  # noqa: E402
 from scripts.benchmark_core import print_table  # noqa: E402
 
 SETTLE = 5  # frames a new page needs before the votes settle
-
-
-def edit_distance(a: str, b: str) -> int:
-    d = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        prev, d[0] = d[0], i
-        for j, cb in enumerate(b, 1):
-            prev, d[j] = d[j], min(d[j] + 1, d[j - 1] + 1, prev + (ca != cb))
-    return d[-1]
 
 
 def main(argv: list[str] | None = None) -> str:

@@ -33,7 +33,7 @@ FRAGMENT = 0.45  # a band lower than this fraction of its neighbour is a piece o
 MAX_COMPONENTS = 400  # ink blobs considered: a page of numbers has far fewer (noise has thousands)
 MAX_LINES = 24  # bands read per picture, largest first
 MAX_COLUMNS = 6144  # normalized columns read per picture (the reader's cost): about 200 digits; noise would give more
-MAX_FILL = 0.5  # a band whose mask is more ink than this is noise or a solid blob, not writing
+MAX_FILL = 0.5  # a band wider than high whose mask is more ink than this is noise or a blob (a lone "1" is not wide)
 INK = 0.35  # normalized ink above this counts when a digit's box is fitted to its ink
 REACH = 0.8  # a digit's box reaches at most this many ink heights either side of its CTC centre
 
@@ -129,7 +129,7 @@ def find_bands(gray: np.ndarray) -> list[tuple[int, int, int, int]]:
     bands = _merge_bands(bands)
     top = max((b[3] for b in bands), default=0)
     bands = [b for b in bands if b[3] >= max(MIN_BAND, FRAGMENT * top)]
-    bands = [b for b in bands if (text[b[1] : b[1] + b[3], b[0] : b[0] + b[2]] > 0).mean() <= MAX_FILL]
+    bands = [b for b in bands if b[2] <= b[3] or (text[b[1] : b[1] + b[3], b[0] : b[0] + b[2]] > 0).mean() <= MAX_FILL]
     bands = sorted(bands, key=lambda b: -b[2] * b[3])[:MAX_LINES]
     return [tuple(b) for b in sorted(bands, key=lambda b: (b[1] + b[3] / 2, b[0]))]
 

@@ -46,7 +46,7 @@ class Config:
     threads: int = 2
     # optimizer
     batch_size: int = 24
-    lr: float = 2e-3
+    lr: float = 3e-3
     weight_decay: float = 1e-4
     warmup: float = 0.03  # share of the budget spent warming the learning rate up
     clip: float = 5.0  # gradient norm
@@ -64,7 +64,7 @@ def collate(lines: list[LS.Line]) -> tuple[torch.Tensor, torch.Tensor, torch.Ten
     for k, img in enumerate(imgs):
         x[k, 0, :, : img.shape[1]] = img
     targets = [int(c) + 1 for ln in lines for c in ln.text]
-    in_len = [max(1, img.shape[1] // M.STRIDE) for img in imgs]
+    in_len = [max(1, -(-img.shape[1] // M.STRIDE)) for img in imgs]  # frames that see the line, padding excluded
     return (
         torch.from_numpy(x),
         torch.tensor(targets, dtype=torch.long),
@@ -120,13 +120,13 @@ def main(cfg: Config) -> dict:
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     ctc = nn.CTCLoss(blank=M.BLANK, zero_infinity=True)
     budget = cfg.minutes * 60
-    best, best_key, history = None, None, []
+    best, best_key, best_row, history = None, None, None, []
     val_cost, last_val, step, losses = 5.0, time.time(), 0, []
     bar = tqdm(total=int(budget), unit="s", desc="reader", mininterval=2.0)
     train_start = time.time()
 
     def validate() -> None:
-        nonlocal best, best_key, val_cost, last_val
+        nonlocal best, best_key, best_row, val_cost, last_val
         t = time.time()
         m = evaluate(model, val_lines, val_images)
         val_cost = time.time() - t
@@ -134,7 +134,7 @@ def main(cfg: Config) -> dict:
         history.append(row)
         key = (m["exact"], -m["cer"])
         if best_key is None or key > best_key:
-            best, best_key = copy.deepcopy(model.state_dict()), key
+            best, best_key, best_row = copy.deepcopy(model.state_dict()), key, row
         bar.write(f"step {step}: loss {row['loss']:.3f}, validation exact {100 * m['exact']:.1f}%, CER {100 * m['cer']:.2f}%")
         last_val = time.time()
         model.train()
@@ -142,7 +142,7 @@ def main(cfg: Config) -> dict:
     model.train()
     while True:
         elapsed = time.time() - start
-        if elapsed > budget - 2 * val_cost - 5:
+        if elapsed > budget - 1.2 * val_cost - 5:  # leave time for the last validation
             break
         progress = (time.time() - train_start) / max(1.0, budget - (train_start - start))
         for g in opt.param_groups:
@@ -164,7 +164,7 @@ def main(cfg: Config) -> dict:
     validate()
     bar.close()
     model.load_state_dict(best)
-    final = evaluate(model, val_lines, val_images)
+    final = best_row
     seconds = time.time() - start
     card = {
         "name": "digit line reader (CRNN + greedy CTC)",

@@ -19,7 +19,7 @@ from tests import samples
 from tests.conftest import need
 from tests.fixtures import font_digits, template_path
 
-TINY = line_model.LineDims(channels=(4, 8, 8, 8), hidden=8)
+TINY = line_model.LineDims(channels=(4, 8, 8, 8), hidden=8, dilations=(1,))
 
 
 @pytest.fixture(scope="module")

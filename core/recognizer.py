@@ -282,8 +282,10 @@ class Recognizer:
 
     def read(self, image) -> reading.Reading:
         """A photo of handwritten digits on paper (array, PIL image or pathlib.Path) -> Reading with
-        `.digits` (box, label, confidence; line by line, left to right) and `.text` ("1947\n203").
-        A picture that decodes never raises: no digits gives an empty Reading."""
+        `.digits` (box, label, confidence; line by line, left to right), `.text` ("1947\n203") and
+        `.lines` (each line's text, confidence and box). Read by the line reader where one is loaded
+        (`read_lines`), else by the component reader (core/reading.py). A picture that decodes never
+        raises: no digits gives an empty Reading."""
         try:
             rgb = I.load_rgb(image)
         except InputError:

@@ -71,23 +71,29 @@ def save(model: DigitNet, directory: Path, card: dict) -> dict:
     an edited metric or commit in digits.json no longer matches and is refused at load.
     """
     directory.mkdir(parents=True, exist_ok=True)
-    check_finite(model.state_dict(), directory / WEIGHTS_NAME)
+    blob = {"dims": model.dims.to_dict(), "preprocessing": preprocessing_settings()}
+    return write_checked(model, blob, directory / WEIGHTS_NAME, directory / CARD_NAME, card)
+
+
+def write_checked(model: torch.nn.Module, blob: dict, weights: Path, card_path: Path, card: dict) -> dict:
+    """Any model's weights plus `blob` (its dims, preprocessing) and the card's text -> `weights`, and the
+    card with the file's sha256 -> `card_path`. Shared by the digit model and the line reader."""
+    check_finite(model.state_dict(), weights)
     text = card_text(card)
     blob = {
         "format_version": FORMAT_VERSION,
-        "dims": model.dims.to_dict(),
-        "preprocessing": preprocessing_settings(),
+        **blob,
         "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
         "card": text,
     }
     buf = io.BytesIO()
     torch.save(blob, buf)
     data = buf.getvalue()
-    (directory / WEIGHTS_NAME).write_bytes(data)
+    weights.write_bytes(data)
     card = dict(
-        json.loads(text), checkpoint={"file": WEIGHTS_NAME, "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+        json.loads(text), checkpoint={"file": weights.name, "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
     )
-    (directory / CARD_NAME).write_text(json.dumps(card, indent=2) + "\n")
+    card_path.write_text(json.dumps(card, indent=2) + "\n")
     return card
 
 
@@ -125,9 +131,9 @@ def _no_constant(name: str):
     raise ValueError(f"{name} is not a number a card may hold")
 
 
-def validate_card(card: dict, path: Path) -> None:
+def validate_card(card: dict, path: Path, schema: dict | None = None) -> None:
     """Every field the code reads has the type it expects; a wrong one is a DataError naming it."""
-    for key, kind in CARD_SCHEMA.items():
+    for key, kind in (CARD_SCHEMA if schema is None else schema).items():
         if key not in card:
             raise DataError(f"model card {path} has no {key!r} field")
         if not isinstance(card[key], kind) or (kind is int and isinstance(card[key], bool)):
@@ -154,12 +160,9 @@ def _plain(v) -> bool:
     return v is None or isinstance(v, (str, bool))
 
 
-def load(directory: str | Path | None = None) -> tuple[DigitNet, dict]:
-    """checkpoints/ (or another directory, or a path to digits.pt) -> (model in eval mode, card)."""
-    path = Path(directory) if directory else DEFAULT_DIR
-    if path.is_file():
-        path = path.parent
-    weights, card_path = path / WEIGHTS_NAME, path / CARD_NAME
+def read_checked(weights: Path, card_path: Path, schema: dict | None = None) -> tuple[dict, dict]:
+    """`weights` and its card -> (the blob, the card), after checking the sha256, the format version and
+    that the card was not edited. Shared by the digit model and the line reader."""
     for p in (weights, card_path):
         if not p.is_file():
             raise DataError(f"missing checkpoint file {p}; train with scripts/train_core.sh or restore checkpoints/")
@@ -187,7 +190,18 @@ def load(directory: str | Path | None = None) -> tuple[DigitNet, dict]:
                 f"model card {card_path} does not match the card stored in {weights.name}: "
                 "it was edited after training; restore it (git checkout checkpoints/) or retrain"
             )
-        validate_card(card, card_path)
+        validate_card(card, card_path, schema)
+    return blob, card
+
+
+def load(directory: str | Path | None = None) -> tuple[DigitNet, dict]:
+    """checkpoints/ (or another directory, or a path to digits.pt) -> (model in eval mode, card)."""
+    path = Path(directory) if directory else DEFAULT_DIR
+    if path.is_file():
+        path = path.parent
+    weights, card_path = path / WEIGHTS_NAME, path / CARD_NAME
+    blob, card = read_checked(weights, card_path)
+    version = blob["format_version"]
     if blob.get("preprocessing") != preprocessing_settings():
         raise DataError(
             f"checkpoint {weights} was trained with preprocessing {blob.get('preprocessing')}, "

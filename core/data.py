@@ -35,6 +35,7 @@ PENDIGITS_FILES = {
     "test": ("pendigits.tes", "8bd03229c5c5291fefe43e45465dd948d2645bf23328b9d993e0b777666b2015"),
 }
 UNIPEN_FILE = ("unipen_1a_digits_train.npz", "2de60c1907718970dad380f37a9abe829b32df102bfe0f3e49f2387546687d4c")
+FEMNIST_FILE = ("femnist_train.npz", "ca41a96bef456d84f5a6daeadda1114b4fb93c0c64acf5391fb8387dde456d53")
 FSDD_SPEAKERS = ("george", "jackson", "lucas", "nicolas", "theo", "yweweler")
 FSDD_N_CLIPS = 3000
 
@@ -193,6 +194,30 @@ def load_unipen(root: str | Path | None = None, verify: bool = True) -> Unipen:
     if len(u.offsets) != len(u.labels) + 1 or u.offsets[-1] != len(u.points):
         raise DataError(f"corrupt data file {path}: offsets do not match points and labels")
     return u
+
+
+@dataclass
+class Femnist:
+    """FEMNIST (LEAF's by-writer NIST SD19): white ink on black, the whole NIST box shrunk to 28x28."""
+
+    images: np.ndarray  # (n, 28, 28) uint8
+    labels: np.ndarray  # (n,) int64, EMNIST byclass order: 0-9 digits, 10-35 A-Z, 36-61 a-z
+    writers: np.ndarray  # (n,) writer id (str)
+
+
+def load_femnist(root: str | Path | None = None, verify: bool = True) -> Femnist:
+    name, sha = FEMNIST_FILE
+    path = data_root(root) / "femnist" / name
+    if verify:
+        _check(path, sha)
+    try:
+        with np.load(path, allow_pickle=False) as d:
+            f = Femnist(d["images"], d["labels"].astype(np.int64), d["writers"].astype(str))
+    except (OSError, KeyError, ValueError) as e:
+        raise DataError(f"corrupt data file {path}: {e}; expected sha256 {sha}") from e
+    if f.images.shape[1:] != (28, 28) or not len(f.images) == len(f.labels) == len(f.writers):
+        raise DataError(f"corrupt data file {path}: expected (n, 28, 28) images with a label and a writer each")
+    return f
 
 
 @dataclass

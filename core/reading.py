@@ -47,9 +47,21 @@ class Digit:
 
 
 @dataclass
+class Line:
+    text: str  # the line's digits
+    confidence: float  # how sure the reader is of the whole line: its least sure digit
+    box: tuple[int, int, int, int]  # (x, y, w, h) of the line's writing in pixels of the input image
+
+
+@dataclass
 class Reading:
     digits: list[Digit]  # line by line, left to right
     text: str  # each line's digits, lines joined by "\n"
+    lines: list[Line] = field(default_factory=list)  # one per line of `text`, with its confidence
+
+    @property
+    def line_confidences(self) -> list[float]:
+        return [ln.confidence for ln in self.lines]
 
 
 def to_gray_u8(image: np.ndarray) -> tuple[np.ndarray, float]:

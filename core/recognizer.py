@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from core import audio as A
-from core import checkpoint, reading
+from core import checkpoint, line_finder, line_model, reading
 from core import image as I
 from core import profile as profiles
 from core import strokes as S
@@ -130,23 +130,42 @@ class Recognizer:
     """A loaded checkpoint, optionally adapted to one user (a profile). Inference holds no state
     between calls, so one instance serves many threads; adapting returns a new instance."""
 
-    def __init__(self, model: DigitNet, card: dict, threshold: float | None = None, profile: profiles.Profile | None = None):
+    def __init__(
+        self,
+        model: DigitNet,
+        card: dict,
+        threshold: float | None = None,
+        profile: profiles.Profile | None = None,
+        reader: line_model.LineNet | None = None,
+    ):
         self.model = model.eval()
         self.card = card
         default = float(self.model.calibration.threshold)
         self.threshold = default if threshold is None else check_threshold(threshold)
         self.profile = profile
+        self.reader = None if reader is None else reader.eval()  # the line reader; None: `read` segments components
 
     @classmethod
     def load(
-        cls, path: str | Path | None = None, threshold: float | None = None, profile: str | Path | None = None
+        cls,
+        path: str | Path | None = None,
+        threshold: float | None = None,
+        profile: str | Path | None = None,
+        reader: str | Path | None = None,
     ) -> Recognizer:
         """checkpoints/ by default; or a directory or digits.pt path. Verifies sha256, the model card and
         the version. `threshold`: answers below this confidence are "not sure" (default: the one chosen
         on validation data at training time, `model.calibration.threshold`). `profile`: a file written by
-        `save_profile` (or `python -m core.adapt`) for this checkpoint."""
+        `save_profile` (or `python -m core.adapt`) for this checkpoint. `reader`: the line reader's
+        weights (default: reader.pt beside digits.pt where it exists; without one, `read` falls back to
+        the component reader)."""
         model, card = checkpoint.load(path)
-        r = cls(model, card, threshold)
+        if reader is None:
+            folder = Path(path) if path else checkpoint.DEFAULT_DIR
+            folder = folder.parent if folder.is_file() else folder
+            reader = folder / line_model.READER_WEIGHTS if (folder / line_model.READER_WEIGHTS).is_file() else None
+        net = None if reader is None else line_model.load(reader)[0]
+        r = cls(model, card, threshold, reader=net)
         return r if profile is None else r.load_profile(profile)
 
     @property
@@ -158,7 +177,7 @@ class Recognizer:
 
     def with_profile(self, profile: profiles.Profile | None) -> Recognizer:
         """The same model and threshold with another profile (None: the base model). Shares the weights."""
-        return Recognizer(self.model, self.card, self.threshold, profile)
+        return Recognizer(self.model, self.card, self.threshold, profile, self.reader)
 
     def adapt(self, images=None, strokes=None, audios=None, labels=None, sample_rate: int | None = None) -> Recognizer:
         """A new recognizer adapted to a few labelled examples of one user (1-5 per digit is plenty).
@@ -263,8 +282,10 @@ class Recognizer:
 
     def read(self, image) -> reading.Reading:
         """A photo of handwritten digits on paper (array, PIL image or pathlib.Path) -> Reading with
-        `.digits` (box, label, confidence; line by line, left to right) and `.text` ("1947\n203").
-        A picture that decodes never raises: no digits gives an empty Reading."""
+        `.digits` (box, label, confidence; line by line, left to right), `.text` ("1947\n203") and
+        `.lines` (each line's text, confidence and box). Read by the line reader where one is loaded
+        (`read_lines`), else by the component reader (core/reading.py). A picture that decodes never
+        raises: no digits gives an empty Reading."""
         try:
             rgb = I.load_rgb(image)
         except InputError:
@@ -272,6 +293,8 @@ class Recognizer:
         except Exception as e:  # noqa: BLE001 - same contract as preprocess
             log.warning("unexpected %s reading a photo", type(e).__name__, exc_info=True)
             raise InputError(f"the photo cannot be read ({type(e).__name__})") from None
+        if self.reader is not None:
+            return read_lines(self.reader, rgb, self.threshold)
         lines, crops = reading.segment(rgb)
         probs = self.classify_mnist(crops)
         digits, k = [], 0
@@ -289,5 +312,40 @@ class Recognizer:
                     )
                 )
                 k += 1
-        text = "\n".join("".join(str(d.label) for d in digits if d.line == li) for li in range(len(lines)))
-        return reading.Reading(digits=digits, text=text)
+        found = []
+        for li, line in enumerate(lines):
+            ds = [d for d in digits if d.line == li]
+            x0, y0 = min(b[0] for b in line), min(b[1] for b in line)
+            x1, y1 = max(b[0] + b[2] for b in line), max(b[1] + b[3] for b in line)
+            text = "".join(str(d.label) for d in ds)
+            found.append(reading.Line(text, min(d.confidence for d in ds), (x0, y0, x1 - x0, y1 - y0)))
+        return reading.Reading(digits=digits, text="\n".join(ln.text for ln in found), lines=found)
+
+
+def read_lines(net: line_model.LineNet, rgb: np.ndarray, threshold: float) -> reading.Reading:
+    """(H, W, 3) uint8 photo -> Reading, with the line reader: lines found (line_finder), each read by
+    the CRNN and decoded (line_model); boxes from the alignment fitted to the ink, in input pixels."""
+    gray, back = reading.to_gray_u8(rgb)
+    crops = line_finder.find_lines(gray)
+    digits, found = [], []
+    height, width = rgb.shape[:2]
+
+    def to_input(b) -> tuple[int, int, int, int]:
+        x0, y0 = max(0, int(b[0] * back)), max(0, int(b[1] * back))
+        x1, y1 = min(width, int(np.ceil((b[0] + b[2]) * back))), min(height, int(np.ceil((b[1] + b[3]) * back)))
+        return x0, y0, max(1, x1 - x0), max(1, y1 - y0)
+
+    for crop, (emissions, _) in zip(crops, line_model.read_lines(net, [c.image for c in crops])):
+        if not emissions:
+            continue
+        li = len(found)
+        boxes = line_finder.digit_boxes(crop, [sum(e.columns()) / 2 for e in emissions])
+        for e, b in zip(emissions, boxes):
+            x, y, w, h = (int(round(v)) for v in b)
+            try:
+                cut = I.to_mnist(gray[max(0, y) : y + max(1, h), max(0, x) : x + max(1, w)])
+            except InputError:
+                cut = None
+            digits.append(reading.Digit(to_input(b), e.label, e.confidence, li, e.probs, cut, sure=e.confidence >= threshold))
+        found.append(reading.Line(line_model.text_of(emissions), min(e.confidence for e in emissions), to_input(crop.ink_box)))
+    return reading.Reading(digits=digits, text="\n".join(ln.text for ln in found), lines=found)

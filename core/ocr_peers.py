@@ -12,6 +12,7 @@ pixels is enlarged to that height first (small crops are otherwise below what ei
 from __future__ import annotations
 
 import functools
+import os
 import shutil
 import subprocess
 import tempfile
@@ -20,7 +21,7 @@ import cv2
 import numpy as np
 
 UPSCALE_TO = 64  # px: pictures shorter than this are enlarged to it before any engine sees them
-TESSERACT_TIMEOUT_S = 30
+TESSERACT_TIMEOUT_S = 30  # a read that takes longer counts as reading nothing
 
 
 def upscaled(image: np.ndarray) -> np.ndarray:
@@ -48,12 +49,16 @@ def tesseract_read(image: np.ndarray, psm: int = 6) -> str | None:
         return None
     with tempfile.NamedTemporaryFile(suffix=".png") as f:
         Image.fromarray(upscaled(image)).save(f.name)
-        r = subprocess.run(
-            ["tesseract", f.name, "-", "--psm", str(psm), "-c", "tessedit_char_whitelist=0123456789"],
-            capture_output=True,
-            text=True,
-            timeout=TESSERACT_TIMEOUT_S,
-        )
+        try:
+            r = subprocess.run(
+                ["tesseract", f.name, "-", "--psm", str(psm), "-c", "tessedit_char_whitelist=0123456789"],
+                capture_output=True,
+                text=True,
+                timeout=TESSERACT_TIMEOUT_S,
+                env={**os.environ, "OMP_THREAD_LIMIT": "1"},  # one page per process; its threads only contend
+            )
+        except subprocess.TimeoutExpired:
+            return ""
     lines = (digits_only(line) for line in r.stdout.splitlines())
     return "\n".join(line for line in lines if line)
 

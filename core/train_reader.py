@@ -29,6 +29,7 @@ from core import data
 from core import line_model as M
 from core import line_synth as LS
 from core.line_finder import LINE_HEIGHT, normalize_line
+from core.text_metrics import character_error_rate
 from core.train import git_commit
 
 DEFAULT_OUT = Path(__file__).resolve().parent.parent / "checkpoints" / M.READER_WEIGHTS
@@ -73,27 +74,14 @@ def collate(lines: list[LS.Line]) -> tuple[torch.Tensor, torch.Tensor, torch.Ten
     )
 
 
-def edit_distance(a: str, b: str) -> int:
-    """Levenshtein distance (insertions, deletions, substitutions all cost 1)."""
-    prev = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        cur = [i]
-        for j, cb in enumerate(b, 1):
-            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
-        prev = cur
-    return prev[-1]
-
-
 def evaluate(model: M.LineNet, lines: list[LS.Line], images: list[np.ndarray] | None = None) -> dict:
     """Lines -> {"exact": share read exactly, "cer": edits / characters, "lines": n}."""
     model.eval()
     images = images if images is not None else [normalize_line(ln.image) for ln in lines]
     reads = [M.text_of(e) for e, _ in M.read_lines(model, images)]
-    edits = sum(edit_distance(r, ln.text) for r, ln in zip(reads, lines))
-    chars = sum(len(ln.text) for ln in lines)
     return {
         "exact": float(np.mean([r == ln.text for r, ln in zip(reads, lines)])),
-        "cer": edits / max(1, chars),
+        "cer": character_error_rate(reads, [ln.text for ln in lines]),
         "lines": len(lines),
     }
 

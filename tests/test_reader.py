@@ -14,7 +14,8 @@ from torch import nn
 from core import DataError, Recognizer, checkpoint, data, line_finder, line_model, line_synth, reading, synth
 from core import strokes as S
 from core.recognizer import read_lines
-from core.train_reader import Config, collate, edit_distance, evaluate, lr_at
+from core.text_metrics import character_error_rate, edit_distance
+from core.train_reader import Config, collate, evaluate, lr_at
 from tests import samples
 from tests.conftest import need
 from tests.fixtures import font_digits, template_path
@@ -150,6 +151,7 @@ def test_model_shapes_size_and_ctc_step(pool):
 
 def test_training_helpers():
     assert edit_distance("4528", "48528") == 1 and edit_distance("", "12") == 2 and edit_distance("12", "12") == 0
+    assert character_error_rate(["4528", ""], ["48528", "12"]) == pytest.approx(3 / 7)
     cfg = Config(lr=1.0, warmup=0.1)
     assert lr_at(cfg, 0.0) == 0 and lr_at(cfg, 0.1) == pytest.approx(1.0) and lr_at(cfg, 1.0) == pytest.approx(0.0)
 

@@ -341,7 +341,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     from core.recognizer import Recognizer
 
-    r = Recognizer(model, card)
+    r = Recognizer.load(args.checkpoints)  # with the line reader (reader.pt) where there is one
     loso = None
     if args.loso:
         from core.config import Config

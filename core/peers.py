@@ -106,16 +106,22 @@ def peers(root: Path, model_recognizer, limit: int, rng: np.random.Generator, ow
 
     pages = [synth.compose(xt, yt, synth.random_numbers(rng, 2, 2, 5), rng) for _ in range(TESSERACT_PAGES if not limit else 5)]
     truth = ["\n".join(p.numbers) for p in pages]
-    ours = [model_recognizer.read(p.image).text for p in pages]
-    ours_ms = median_ms_per_item(model_recognizer.read, [p.image for p in pages], warmup=0)
-    rows.append(
-        {
-            "task": "photos of numbers (exact page)",
-            "method": "this project, Recognizer.read",
-            "accuracy": float(np.mean([a == b for a, b in zip(ours, truth)])),
-            "ms_per_item": ours_ms,
-        }
-    )
+    own = "this project, Recognizer.read" + (" (line reader)" if model_recognizer.reader is not None else "")
+    readers = {own: model_recognizer}
+    if model_recognizer.reader is not None:  # the component reader it replaced, on the same pages
+        readers["this project's component reader (before the line reader)"] = type(model_recognizer)(
+            model_recognizer.model, model_recognizer.card, model_recognizer.threshold
+        )
+    for name, rec in readers.items():
+        ours = [rec.read(p.image).text for p in pages]
+        rows.append(
+            {
+                "task": "photos of numbers (exact page)",
+                "method": name,
+                "accuracy": float(np.mean([a == b for a, b in zip(ours, truth)])),
+                "ms_per_item": median_ms_per_item(rec.read, [p.image for p in pages], warmup=0),
+            }
+        )
     for name, read, missing in (
         ("Tesseract 5, digits only (psm 6)", tesseract_read, "Tesseract (not installed: apt-get install tesseract-ocr)"),
         ("RapidOCR (PP-OCRv4 ONNX), digits kept", rapidocr_read, "RapidOCR (not installed: pip install rapidocr-onnxruntime)"),

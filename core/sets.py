@@ -2,8 +2,9 @@
 the way the web canvas makes them.
 
 Training reads `image_sets`, `stroke_sets`, `audio_sets` (training files only: validation is carved
-from them, see core/data.py). The test files are read by `image_test`, `stroke_test`, `audio_test`
-and `drawings(..., "test")`, which only evaluation (core/evaluate.py, scripts/benchmark_core.py) calls.
+from them, see core/data.py) and, for letters, `femnist_sets` (whole writers held out, `writer_split`).
+The test files are read by `image_test`, `stroke_test`, `audio_test`, `femnist_test` and
+`drawings(..., "test")`, which only evaluation (core/evaluate.py, scripts/benchmark_core.py) calls.
 
 A *drawing* is one pen trajectory seen twice, as on the Draw tab: the 280 px canvas picture
 (black ink, `CANVAS_PEN` px, through `image.to_mnist`) and its strokes (through
@@ -12,6 +13,7 @@ A *drawing* is one pen trajectory seen twice, as on the Draw tab: the 280 px can
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,11 +81,73 @@ def image_test(root: Path, limit: int, verify: bool, rng: np.random.Generator) -
     return pair(x[te].astype(np.float32) / 255.0, y[te])
 
 
+# ---------------------------------------------------------------- images (FEMNIST: NIST writers, 62 classes)
+
+
+def writer_bucket(writer: str) -> float:
+    """A writer id -> a number in [0, 1) fixed by the id alone (sha256), so a writer's split never depends
+    on which other writers a file holds or in what order."""
+    return int.from_bytes(hashlib.sha256(str(writer).encode()).digest()[:8], "big") / 2.0**64
+
+
+def writer_split(
+    writers: np.ndarray,
+    split: str,
+    val_share: float = data.FEMNIST_VAL_SHARE,
+    test_share: float = data.FEMNIST_TEST_SHARE,
+) -> np.ndarray:
+    """Row indices of `split` (train | val | test), whole writers held out: a writer whose bucket is below
+    `test_share` is test, below `test_share + val_share` validation, else training."""
+    ids, inverse = np.unique(np.asarray(writers), return_inverse=True)
+    b = np.array([writer_bucket(w) for w in ids])[inverse]
+    cut = test_share + val_share
+    masks = {"test": b < test_share, "val": (b >= test_share) & (b < cut), "train": b >= cut}
+    if split not in masks:
+        raise ValueError(f"split {split!r}; expected train, val or test")
+    return np.flatnonzero(masks[split])
+
+
+def femnist_images(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(n, 28, 28) FEMNIST images (the whole NIST box: small, thin, off-centre) -> (images in the MNIST
+    convention through image.to_mnist, the rows kept). Blank images (no ink above image.MIN_CONTRAST) are dropped."""
+    out, kept = [], []
+    for i, im in enumerate(progress(images, "femnist")):
+        try:
+            out.append(to_mnist(im))
+        except InputError:
+            continue
+        kept.append(i)
+    return np.stack(out) if out else np.zeros((0, 28, 28), np.uint8), np.array(kept, np.int64)
+
+
+def femnist_split(f: data.Femnist, split: str, limit: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One FEMNIST writer split -> ((n, 28, 28) uint8 MNIST-convention images, labels 0-61, writers)."""
+    idx = writer_split(f.writers, split)
+    idx = idx[subsample(len(idx), limit, rng)]
+    x, kept = femnist_images(f.images[idx])
+    return x, f.labels[idx][kept], f.writers[idx][kept]
+
+
+def femnist_sets(root: Path, limit: int, verify: bool, rng: np.random.Generator) -> dict[str, Pair]:
+    """FEMNIST -> {"train": (n, 28, 28) uint8 (augmented per batch), "val": float 0..1}, held-out writers."""
+    f = data.load_femnist(root, verify)
+    xt, yt, _ = femnist_split(f, "train", limit, rng)
+    xv, yv, _ = femnist_split(f, "val", limit // 4, rng)
+    return {"train": pair(xt, yt), "val": pair(xv.astype(np.float32) / 255.0, yv)}
+
+
+def femnist_test(root: Path, limit: int, verify: bool, rng: np.random.Generator) -> Pair:
+    """FEMNIST's test writers (never trained on nor used for choices) -> (n, 28, 28) float 0..1, labels."""
+    x, y, _ = femnist_split(data.load_femnist(root, verify), "test", limit, rng)
+    return pair(x.astype(np.float32) / 255.0, y)
+
+
 # ---------------------------------------------------------------- strokes (pendigits, UNIPEN)
 
 
 def unipen_split(u: data.Unipen, split: str, limit: int, rng: np.random.Generator) -> tuple[list, np.ndarray, np.ndarray]:
-    """One UNIPEN donor split -> (strokes per digit (y up, tablet units), stroke inputs, labels).
+    """One UNIPEN donor split -> (strokes per character (y up, tablet units), stroke inputs, labels). Digits
+    (data.load_unipen) and letters (data.load_unipen_letters) split by the same donors (data.UNIPEN_*_SOURCES).
     A few samples are one repeated point or only taps: nothing to learn from, they are skipped."""
     idx = u.split_indices(split)
     idx = idx[subsample(len(idx), limit, rng)]

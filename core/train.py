@@ -375,6 +375,8 @@ def cli() -> None:
     bad = set(stages) - set(STAGES)
     if bad:
         raise SystemExit(f"unknown stage(s) {sorted(bad)}; expected a subset of {', '.join(STAGES)}")
+    if kw["device"] == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("--device cuda, but torch sees no CUDA device here; use --device cpu (the default)")
     if len(kw["audio_channels"]) != 3 or min(kw["audio_channels"]) < 1:
         raise SystemExit(f"--audio-channels {kw['audio_channels']}: expected three positive widths, e.g. 16,32,64")
     try:

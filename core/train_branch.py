@@ -45,7 +45,7 @@ def val_accuracy(model: DigitNet, modality: str, val: tuple[torch.Tensor, torch.
     """Accuracy on `val`: each rank scores its shard, the hits are gathered, every rank gets the same number."""
     x, y = val
     part = distributed.shard(len(x))
-    right = branch_logits(model, modality, x[part].to(device)).argmax(1).cpu() == y[part]
+    right = (branch_logits(model, modality, x[part].to(device)).argmax(1).cpu() == y[part]).to(torch.uint8)
     return float(distributed.gather(right).float().mean())
 
 

@@ -51,7 +51,8 @@ class Config:
     test_tuples: int = 3000  # label-matched test tuples for the fused metrics in the model card
     # run
     seed: int = 0
-    threads: int = 2
+    threads: int = 2  # per machine: torchrun's processes share them (core/train.py)
+    device: str = "cpu"  # where the branches train: cpu | cuda (cuda:LOCAL_RANK under torchrun); the rest runs on cpu
     loso: bool = False  # also measure leave-one-speaker-out on FSDD (nested: 12 extra audio trainings)
     test_metrics: bool = True  # measure the model card's test numbers after training (core.evaluate.test_metrics)
     out: str = str(checkpoint.DEFAULT_DIR)

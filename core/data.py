@@ -1,4 +1,5 @@
-"""The four data sets (plus EMNIST), read from their publishers' own file layouts.
+"""The four digit data sets (plus EMNIST) and the two letter sets (FEMNIST, UNIPEN 1b/1c), read from
+their publishers' own file layouts.
 
 Root directory: `--data-dir`, else the `DIGITS_DATA` environment variable, else `./data`.
 Every loader checks what it reads and names the file and the expected checksum when a
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from core.classes import CHARACTERS
 from core.errors import DataError
 
 DEFAULT_ROOT = Path("data")
@@ -35,6 +37,7 @@ PENDIGITS_FILES = {
     "test": ("pendigits.tes", "8bd03229c5c5291fefe43e45465dd948d2645bf23328b9d993e0b777666b2015"),
 }
 UNIPEN_FILE = ("unipen_1a_digits_train.npz", "2de60c1907718970dad380f37a9abe829b32df102bfe0f3e49f2387546687d4c")
+UNIPEN_LETTERS_FILE = ("unipen_1bc_letters_train.npz", "ac21cc0aafb828cf859bf51af5f4dbd59f1f726042fbe4068cb29ef5f6999022")
 FEMNIST_FILE = ("femnist_train.npz", "ca41a96bef456d84f5a6daeadda1114b4fb93c0c64acf5391fb8387dde456d53")
 FSDD_SPEAKERS = ("george", "jackson", "lucas", "nicolas", "theo", "yweweler")
 FSDD_N_CLIPS = 3000
@@ -44,6 +47,10 @@ MNIST_VAL = 6000  # last rows of the MNIST training file (no writer ids are publ
 PENDIGITS_VAL = 1494  # last rows of pendigits.tra (about 6 of its 30 writers if rows are grouped by writer)
 UNIPEN_TEST_SOURCES = ("ced", "uqb", "art")  # donor institutions never trained on nor used for choices
 UNIPEN_VAL_SOURCES = ("ibm", "imp")  # donor institutions for early stopping
+# The UNIPEN letters (1b/1c) are split by the same donors: a donor's writers wrote digits and letters, so a
+# characters model that learns both never meets a held-out donor's hand in either file.
+WRITER_BUCKETS = 10  # FEMNIST writers fall in bucket crc32(writer id) % 10 (core/sets.writer_split) ...
+FEMNIST_HELD_OUT = {"val": (0,), "test": (1,)}  # ... these buckets are held out (the file has no test split)
 FSDD_VAL_SPEAKER = "theo"  # whole speaker held out to choose the number of audio epochs
 FSDD_TEST_INDICES = range(5)  # customary split: indices 0-4 of each speaker and digit are test
 
@@ -159,13 +166,14 @@ def load_pendigits(root: str | Path | None = None, split: str = "train", verify:
 
 @dataclass
 class Unipen:
-    """UNIPEN isolated digits: full pen trajectories, sample i is points[offsets[i]:offsets[i+1]]."""
+    """UNIPEN isolated digits (1a) or letters (1b/1c): full pen trajectories, sample i is
+    points[offsets[i]:offsets[i+1]]."""
 
     points: np.ndarray  # (m, 3) float32 [x, y, stroke], raw tablet units, y up
     offsets: np.ndarray  # (n + 1,) int64
-    labels: np.ndarray  # (n,) int64
+    labels: np.ndarray  # (n,) int64 class index in EMNIST byclass order (core/classes.CHARACTERS): 0-9, 10-61
     source: np.ndarray  # (n,) donor institution code
-    segfile: np.ndarray  # (n,) writer session file
+    segfile: np.ndarray  # (n,) the writer: session file (digits) or the file's donor/writer id (letters)
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -196,27 +204,58 @@ def load_unipen(root: str | Path | None = None, verify: bool = True) -> Unipen:
     return u
 
 
+def load_unipen_letters(root: str | Path | None = None, verify: bool = True) -> Unipen:
+    """UNIPEN 1b/1c upper and lower case letters -> `Unipen` with labels 10-61 (EMNIST byclass order) and
+    the file's donor/writer ids as `segfile`; split by donor like the digits (`Unipen.split_indices`)."""
+    name, sha = UNIPEN_LETTERS_FILE
+    path = data_root(root) / "unipen" / name
+    if verify:
+        _check(path, sha)
+    index = {c: i for i, c in enumerate(CHARACTERS)}
+    try:
+        with np.load(path, allow_pickle=False) as d:
+            chars = d["labels"]
+            bad = sorted(set(chars.tolist()) - set(CHARACTERS[10:]))
+            if bad:
+                raise ValueError(f"labels {bad[:5]} are not letters A-Z, a-z")
+            labels = np.array([index[c] for c in chars.tolist()], np.int64)
+            u = Unipen(d["points"], d["offsets"], labels, d["source"], d["writer"])
+    except (OSError, KeyError, ValueError) as e:
+        raise DataError(f"corrupt data file {path}: {e}; expected sha256 {sha}") from e
+    if len(u.offsets) != len(u.labels) + 1 or u.offsets[-1] != len(u.points) or len(u.segfile) != len(u.labels):
+        raise DataError(f"corrupt data file {path}: offsets and writers do not match points and labels")
+    return u
+
+
 @dataclass
 class Femnist:
-    """FEMNIST (LEAF's by-writer NIST SD19): white ink on black, the whole NIST box shrunk to 28x28."""
+    """FEMNIST (NIST SD19 by writer): the whole 128x128 NIST box shrunk to 28x28, so characters are small,
+    thin and off-centre; core/sets.femnist_images brings them to the MNIST convention."""
 
-    images: np.ndarray  # (n, 28, 28) uint8
-    labels: np.ndarray  # (n,) int64, EMNIST byclass order: 0-9 digits, 10-35 A-Z, 36-61 a-z
-    writers: np.ndarray  # (n,) writer id (str)
+    images: np.ndarray  # (n, 28, 28) uint8, white ink on black, as stored
+    labels: np.ndarray  # (n,) int64 0-61, EMNIST byclass order (core/classes.CHARACTERS)
+    writers: np.ndarray  # (n,) writer id, e.g. "f0175_47"
+
+    def __len__(self) -> int:
+        return len(self.labels)
 
 
 def load_femnist(root: str | Path | None = None, verify: bool = True) -> Femnist:
+    """femnist/femnist_train.npz -> `Femnist` (the only FEMNIST file: validation and test are held-out writers)."""
     name, sha = FEMNIST_FILE
     path = data_root(root) / "femnist" / name
     if verify:
         _check(path, sha)
     try:
         with np.load(path, allow_pickle=False) as d:
-            f = Femnist(d["images"], d["labels"].astype(np.int64), d["writers"].astype(str))
+            f = Femnist(d["images"], d["labels"].astype(np.int64), d["writers"])
     except (OSError, KeyError, ValueError) as e:
         raise DataError(f"corrupt data file {path}: {e}; expected sha256 {sha}") from e
-    if f.images.shape[1:] != (28, 28) or not len(f.images) == len(f.labels) == len(f.writers):
-        raise DataError(f"corrupt data file {path}: expected (n, 28, 28) images with a label and a writer each")
+    n = len(f.labels)
+    if f.images.shape != (n, 28, 28) or f.images.dtype != np.uint8 or len(f.writers) != n:
+        raise DataError(f"corrupt data file {path}: expected (n, 28, 28) uint8 images with n labels and n writers")
+    if n and (f.labels.min() < 0 or f.labels.max() > 61):
+        raise DataError(f"corrupt data file {path}: labels must be 0-61 (EMNIST byclass order)")
     return f
 
 

@@ -12,27 +12,24 @@ Everything is a pure function of a `numpy.random.Generator`: the same seed gives
 Writers never cross splits:
 - MNIST: training = the training file's first rows, validation = its last `data.MNIST_VAL`
   rows (as core/sets.py), test = t10k;
-- FEMNIST: by a hash of the writer id (`femnist_split`);
+- FEMNIST: by a hash of the writer id (`core.sets.writer_split`, shared with the letter sets);
 - UNIPEN: by donor institution (`data.Unipen.split_indices`, as core/sets.py).
 """
 
 from __future__ import annotations
 
-import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from core import data
+from core import data, sets
 from core import strokes as S
 
 SPLITS = ("train", "val", "test")
 MAX_DIGITS = 12  # digits in one line
 GLYPH_HEIGHT = (30.0, 46.0)  # px: a line's typical digit height while composing (then shrunk)
-WRITER_BUCKETS = 10  # FEMNIST writers are split by crc32(writer id) % WRITER_BUCKETS ...
-FEMNIST_BUCKETS = {"val": (0,), "test": (1,)}  # ... these buckets held out, the rest train
 SOURCE_WEIGHTS = {"mnist": 0.45, "femnist": 0.25, "unipen": 0.30}  # share of glyphs from each source
 NEGATIVE_SHARE = 0.05  # lines with clutter and no digit at all (the reader must answer "")
 MIN_HEIGHT_OUT, MAX_HEIGHT_OUT = 18, 64  # px: the finished crop's height range (low resolution included)
@@ -80,15 +77,6 @@ class GlyphPool:
 # ---------------------------------------------------------------- writer splits
 
 
-def femnist_split(writers: np.ndarray) -> np.ndarray:
-    """FEMNIST writer ids -> "train" | "val" | "test" per sample, fixed by a hash of the id (not by order)."""
-    bucket = np.array([zlib.crc32(str(w).encode()) % WRITER_BUCKETS for w in writers])
-    out = np.full(len(writers), "train", dtype=object)
-    for split, buckets in FEMNIST_BUCKETS.items():
-        out[np.isin(bucket, buckets)] = split
-    return out
-
-
 def mnist_rows(n_train_file: int, split: str) -> tuple[str, np.ndarray]:
     """(which MNIST file, rows) of a split: train = all but the last MNIST_VAL rows, val = those, test = t10k."""
     v = data.MNIST_VAL if n_train_file >= 2 * data.MNIST_VAL else max(1, n_train_file // 5)
@@ -134,7 +122,7 @@ def load_pool(root: str | Path | None, split: str, verify: bool = True) -> Glyph
     paths = {}
     if (root / "femnist" / data.FEMNIST_FILE[0]).is_file():
         f = data.load_femnist(root, verify)
-        keep = (f.labels < 10) & (femnist_split(f.writers) == split)
+        keep = np.intersect1d(np.flatnonzero(f.labels < 10), sets.writer_split(f.writers, split))
         pool["femnist"] = bitmap_source(f.images[keep], f.labels[keep])
     if (root / "unipen" / data.UNIPEN_FILE[0]).is_file():
         u = data.load_unipen(root, verify)

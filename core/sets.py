@@ -2,8 +2,9 @@
 the way the web canvas makes them.
 
 Training reads `image_sets`, `stroke_sets`, `audio_sets` (training files only: validation is carved
-from them, see core/data.py). The test files are read by `image_test`, `stroke_test`, `audio_test`
-and `drawings(..., "test")`, which only evaluation (core/evaluate.py, scripts/benchmark_core.py) calls.
+from them, see core/data.py) and, for letters, `femnist_sets` (whole writers held out, `writer_split`).
+The test files are read by `image_test`, `stroke_test`, `audio_test`, `femnist_test` and
+`drawings(..., "test")`, which only evaluation (core/evaluate.py, scripts/benchmark_core.py) calls.
 
 A *drawing* is one pen trajectory seen twice, as on the Draw tab: the 280 px canvas picture
 (black ink, `CANVAS_PEN` px, through `image.to_mnist`) and its strokes (through
@@ -12,6 +13,7 @@ A *drawing* is one pen trajectory seen twice, as on the Draw tab: the 280 px can
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,11 +81,70 @@ def image_test(root: Path, limit: int, verify: bool, rng: np.random.Generator) -
     return pair(x[te].astype(np.float32) / 255.0, y[te])
 
 
+# ---------------------------------------------------------------- images (FEMNIST: NIST writers, 62 classes)
+
+
+def writer_bucket(writer: str) -> int:
+    """A writer id -> its bucket, fixed by the id alone (crc32), so a writer's split never depends on which
+    other writers a file holds or in what order."""
+    return zlib.crc32(str(writer).encode()) % data.WRITER_BUCKETS
+
+
+def writer_split(writers: np.ndarray, split: str) -> np.ndarray:
+    """Row indices of `split` (train | val | test), whole writers held out: the buckets of
+    data.FEMNIST_HELD_OUT are validation and test (about 10% of writers each), the rest training.
+    Every FEMNIST user shares it: the letters sets here and the line reader's glyphs (core/line_synth.py)."""
+    ids, inverse = np.unique(np.asarray(writers), return_inverse=True)
+    b = np.array([writer_bucket(w) for w in ids], np.int64)[inverse]
+    held = [k for ks in data.FEMNIST_HELD_OUT.values() for k in ks]
+    masks = {s: np.isin(b, ks) for s, ks in data.FEMNIST_HELD_OUT.items()}
+    masks["train"] = ~np.isin(b, held)
+    if split not in masks:
+        raise ValueError(f"split {split!r}; expected train, val or test")
+    return np.flatnonzero(masks[split])
+
+
+def femnist_images(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(n, 28, 28) FEMNIST images (the whole NIST box: small, thin, off-centre) -> (images in the MNIST
+    convention through image.to_mnist, the rows kept). Blank images (no ink above image.MIN_CONTRAST) are dropped."""
+    out, kept = [], []
+    for i, im in enumerate(progress(images, "femnist")):
+        try:
+            out.append(to_mnist(im))
+        except InputError:
+            continue
+        kept.append(i)
+    return np.stack(out) if out else np.zeros((0, 28, 28), np.uint8), np.array(kept, np.int64)
+
+
+def femnist_split(f: data.Femnist, split: str, limit: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One FEMNIST writer split -> ((n, 28, 28) uint8 MNIST-convention images, labels 0-61, writers)."""
+    idx = writer_split(f.writers, split)
+    idx = idx[subsample(len(idx), limit, rng)]
+    x, kept = femnist_images(f.images[idx])
+    return x, f.labels[idx][kept], f.writers[idx][kept]
+
+
+def femnist_sets(root: Path, limit: int, verify: bool, rng: np.random.Generator) -> dict[str, Pair]:
+    """FEMNIST -> {"train": (n, 28, 28) uint8 (augmented per batch), "val": float 0..1}, held-out writers."""
+    f = data.load_femnist(root, verify)
+    xt, yt, _ = femnist_split(f, "train", limit, rng)
+    xv, yv, _ = femnist_split(f, "val", limit // 4, rng)
+    return {"train": pair(xt, yt), "val": pair(xv.astype(np.float32) / 255.0, yv)}
+
+
+def femnist_test(root: Path, limit: int, verify: bool, rng: np.random.Generator) -> Pair:
+    """FEMNIST's test writers (never trained on nor used for choices) -> (n, 28, 28) float 0..1, labels."""
+    x, y, _ = femnist_split(data.load_femnist(root, verify), "test", limit, rng)
+    return pair(x.astype(np.float32) / 255.0, y)
+
+
 # ---------------------------------------------------------------- strokes (pendigits, UNIPEN)
 
 
 def unipen_split(u: data.Unipen, split: str, limit: int, rng: np.random.Generator) -> tuple[list, np.ndarray, np.ndarray]:
-    """One UNIPEN donor split -> (strokes per digit (y up, tablet units), stroke inputs, labels).
+    """One UNIPEN donor split -> (strokes per character (y up, tablet units), stroke inputs, labels). Digits
+    (data.load_unipen) and letters (data.load_unipen_letters) split by the same donors (data.UNIPEN_*_SOURCES).
     A few samples are one repeated point or only taps: nothing to learn from, they are skipped."""
     idx = u.split_indices(split)
     idx = idx[subsample(len(idx), limit, rng)]

@@ -1,6 +1,7 @@
 """Train the three branches and the fusion head, and write checkpoints/: the training pipeline and its CLI.
 
     python -m core.train --data-dir ../shared/data          # what scripts/train_core.sh runs
+    torchrun --standalone --nproc-per-node 2 -m core.train  # scripts/train_core.sh --nproc 2
 
 Stages, in order (core/config.py: STAGES; every flag is a field of its `Config`):
 - image (here): MNIST, plus the stroke training set drawn like the canvas draws;
@@ -14,6 +15,10 @@ Stages, in order (core/config.py: STAGES; every flag is a field of its `Config`)
 - calibrate (core/calibrate.py, on validation data).
 Each branch is fitted by core/train_branch.py: AdamW, one-cycle LR, label smoothing, augmentation
 (core/augment.py for drawings, core/augment_audio.py for speech), early stopping on its validation split.
+
+Under torchrun the branch stages (image, strokes, audio) run on every process with DistributedDataParallel
+(core/distributed.py, core/train_branch.py); then the other ranks leave and rank 0 alone fits the fusion
+head, calibrates, measures and writes the checkpoint and its card. One process runs exactly as before.
 
 Training reads the training files only (core/sets.py). The test numbers in the model card are
 measured after every choice is made, by `core.evaluate.test_metrics`.
@@ -35,7 +40,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from core import augment, calibrate, checkpoint, data, sets
+from core import augment, calibrate, checkpoint, data, distributed, sets
 from core import strokes as S
 from core.config import STAGES, Config  # Config: the CLI's configuration, also `from core.train import Config`
 from core.errors import DataError
@@ -195,7 +200,10 @@ def git_commit() -> str:
 
 
 def main(cfg: Config) -> dict:
-    torch.set_num_threads(cfg.threads)
+    """Train and write the checkpoint; returns its card (on ranks other than 0 under torchrun: {})."""
+    distributed.init(cfg.device)
+    world = distributed.world_size()
+    torch.set_num_threads(max(1, cfg.threads // distributed.local_world_size()))  # processes share the cores
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
@@ -215,6 +223,8 @@ def main(cfg: Config) -> dict:
             model = new_audio_encoder(model, audio_dims(cfg, model.dims), stages)
     else:
         model, card = DigitNet(audio_dims(cfg)), {}
+    if world > 1:  # the same initial weights on every rank (seeded above), then each rank's own dropout masks
+        torch.manual_seed(distributed.rank_seed(cfg.seed) + 1)
     history = card.get("history", {})
     metrics = card.get("metrics", {})
     metrics.pop("audio_val_heldout_speaker", None)  # a best-of-epochs score; see audio_selection below
@@ -255,6 +265,12 @@ def main(cfg: Config) -> dict:
         }
     if cfg.loso:
         metrics["fsdd_leave_one_speaker_out"] = timed("loso", lambda: leave_one_speaker_out(cfg))
+    # the distributed stages end here: every rank leaves the group; rank 0 goes on as one process
+    is_main = distributed.is_main()
+    distributed.barrier()
+    distributed.cleanup()
+    if not is_main:
+        return {}
     if "fusion" in stages:
         model.calibration.drawing_anchor.zero_()  # fitted for the old head by the calibrate stage; chosen anew there
         history["fusion"] = timed("fusion", lambda: train_fusion(model, images, strokes, audio, cfg, rng))
@@ -284,6 +300,7 @@ def main(cfg: Config) -> dict:
         "git_commit": git_commit(),
         "parameters": parameter_count(model),
         "config": asdict(cfg),
+        "processes": world,
         "splits": {
             "mnist": f"train: first {60000 - data.MNIST_VAL} of train file; val: last {data.MNIST_VAL}; test: t10k",
             "pendigits": f"train: first {7494 - data.PENDIGITS_VAL} rows of .tra; val: last {data.PENDIGITS_VAL}; "
@@ -324,6 +341,8 @@ def get_args_parser() -> argparse.ArgumentParser:
         p.add_argument("--" + name.replace("_", "-"), type=int, default=getattr(d, name))
     for name in ("image_lr", "stroke_lr", "audio_lr", "fusion_lr", "weight_decay", "label_smoothing"):
         p.add_argument("--" + name.replace("_", "-"), type=float, default=getattr(d, name))
+    p.add_argument("--device", choices=("cpu", "cuda"), default=d.device,
+                   help="where the branches train (cuda:LOCAL_RANK under torchrun); the other stages run on cpu")  # fmt: skip
     p.add_argument("--no-verify", dest="verify", action="store_false", help="skip data checksums (generated fixtures)")
     p.add_argument(
         "--loso", action="store_true", help="also measure FSDD leave-one-speaker-out (nested; 12 extra audio trainings)"
@@ -356,6 +375,8 @@ def cli() -> None:
     bad = set(stages) - set(STAGES)
     if bad:
         raise SystemExit(f"unknown stage(s) {sorted(bad)}; expected a subset of {', '.join(STAGES)}")
+    if kw["device"] == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("--device cuda, but torch sees no CUDA device here; use --device cpu (the default)")
     if len(kw["audio_channels"]) != 3 or min(kw["audio_channels"]) < 1:
         raise SystemExit(f"--audio-channels {kw['audio_channels']}: expected three positive widths, e.g. 16,32,64")
     try:

@@ -4,48 +4,76 @@
 #           (python -m core.train; about 35 minutes on 2 CPU cores)
 #   reader  the line reader for photos of numbers -> reader.pt + reader.json
 #           (python -m core.train_reader; a 25-minute budget)
-# then the benchmark table and the evaluation report (reports/, git-ignored; about 20 minutes).
+# then the benchmark tables and the evaluation report (reports/, git-ignored; about 20 minutes).
 #
 #   scripts/train_core.sh                        # everything; data from $DIGITS_DATA, else ../shared/data, else ./data
 #   scripts/train_core.sh --only reader          # one part: digits | audio | reader (audio: the audio branch,
 #                                                #   then the fusion head and calibration that depend on it)
 #   scripts/train_core.sh --data-dir DIR ...     # other flags go to `python -m core.train` (digits, audio)
-# Leave-one-speaker-out (twelve audio trainings, about 1.5 hours) is measured apart:
+#   scripts/train_core.sh --nproc 2 ...          # the digit model under torchrun: 2 processes here (core/distributed.py)
+#   scripts/train_core.sh --nproc 4 --nnodes 2 --rdzv-endpoint HOST:PORT ...   # on each of 2 machines
+# The committed checkpoints come from one process. DRY_RUN=1 prints the commands instead of running them.
+# Leave-one-speaker-out (twelve audio trainings, about an hour) is measured apart:
 #   .venv/bin/python scripts/benchmark_audio.py --loso
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-.venv/bin/python}
 [ -x "$PY" ] || PY=python3
-ONLY=all
-ARGS=()
+run() { if [ -n "${DRY_RUN:-}" ]; then echo "$*"; else "$@"; fi; }
+# --only and torchrun's flags are taken out; everything else goes to core.train
+ONLY=all NPROC="" NNODES="" ENDPOINT="" TRAIN=()
 while [ $# -gt 0 ]; do
   case "$1" in
-    --only) ONLY=${2:?--only needs one of: digits audio reader}; shift 2 ;;
-    --only=*) ONLY=${1#--only=}; shift ;;
-    *) ARGS+=("$1"); shift ;;
+    --only|--nproc|--nnodes|--rdzv-endpoint)
+      [ $# -ge 2 ] || { echo "$1 needs a value" >&2; exit 2; }
+      case "$1" in --only) ONLY=$2 ;; --nproc) NPROC=$2 ;; --nnodes) NNODES=$2 ;; --rdzv-endpoint) ENDPOINT=$2 ;; esac
+      shift 2 ;;
+    --only=*) ONLY=${1#*=}; shift ;;
+    --nproc=*) NPROC=${1#*=}; shift ;;
+    --nnodes=*) NNODES=${1#*=}; shift ;;
+    --rdzv-endpoint=*) ENDPOINT=${1#*=}; shift ;;
+    *) TRAIN+=("$1"); shift ;;
   esac
 done
 case "$ONLY" in all|digits|audio|reader) ;; *) echo "--only: unknown part '$ONLY' (digits, audio or reader)" >&2; exit 2 ;; esac
+if [ -z "$NPROC" ] && [ -n "$NNODES$ENDPOINT" ]; then
+  echo "--nnodes and --rdzv-endpoint need --nproc (processes per machine)" >&2; exit 2
+fi
+if [ "${NNODES:-1}" != 1 ] && [ -z "$ENDPOINT" ]; then
+  echo "--nnodes $NNODES needs --rdzv-endpoint HOST:PORT, where the machines meet" >&2; exit 2
+fi
+TORCHRUN=("$(dirname "$PY")/torchrun")  # ships with torch
+[ -x "${TORCHRUN[0]}" ] || TORCHRUN=("$PY" -m torch.distributed.run)
 if [ -z "${DIGITS_DATA:-}" ]; then
   if [ -d ../shared/data/mnist ]; then export DIGITS_DATA=../shared/data; else export DIGITS_DATA=data; fi
 fi
 echo "data: $DIGITS_DATA"
 # the reader takes only its data folder from the flags meant for core.train
-READER_ARGS=()
-for ((i = 0; i < ${#ARGS[@]}; i++)); do
-  case "${ARGS[$i]}" in
-    --data-dir) READER_ARGS+=(--data-dir "${ARGS[$((i + 1))]}") ;;
-    --data-dir=*) READER_ARGS+=("${ARGS[$i]}") ;;
+READER=()
+for ((i = 0; i < ${#TRAIN[@]}; i++)); do
+  case "${TRAIN[$i]}" in
+    --data-dir) READER+=(--data-dir "${TRAIN[$((i + 1))]:-}") ;;
+    --data-dir=*) READER+=("${TRAIN[$i]}") ;;
   esac
 done
+train_digits() {  # core.train with the given extra flags, in one process or under torchrun
+  if [ -z "$NPROC" ]; then
+    run "$PY" -m core.train "$@"
+  elif [ -z "$ENDPOINT" ]; then  # one machine: torchrun picks a free port itself
+    run "${TORCHRUN[@]}" --standalone --nproc-per-node "$NPROC" -m core.train "$@"
+  else  # several machines meet at the endpoint (run this on each)
+    run "${TORCHRUN[@]}" --nnodes "${NNODES:-1}" --nproc-per-node "$NPROC" \
+      --rdzv-backend c10d --rdzv-endpoint "$ENDPOINT" -m core.train "$@"
+  fi
+}
 # 1. the digit model: stages image, strokes, audio, fusion, calibrate; the card's test numbers are measured after them
-if [ "$ONLY" = all ] || [ "$ONLY" = digits ]; then "$PY" -m core.train ${ARGS[@]+"${ARGS[@]}"}; fi
-if [ "$ONLY" = audio ]; then "$PY" -m core.train --stages audio,fusion,calibrate ${ARGS[@]+"${ARGS[@]}"}; fi
+if [ "$ONLY" = all ] || [ "$ONLY" = digits ]; then train_digits ${TRAIN[@]+"${TRAIN[@]}"}; fi
+if [ "$ONLY" = audio ]; then train_digits --stages audio,fusion,calibrate ${TRAIN[@]+"${TRAIN[@]}"}; fi
 # 2. the line reader: CTC on synthetic lines written by training writers, chosen on held-out writers
-if [ "$ONLY" = all ] || [ "$ONLY" = reader ]; then "$PY" -m core.train_reader ${READER_ARGS[@]+"${READER_ARGS[@]}"}; fi
+if [ "$ONLY" = all ] || [ "$ONLY" = reader ]; then run "$PY" -m core.train_reader ${READER[@]+"${READER[@]}"}; fi
 [ "$ONLY" = all ] || exit 0
 # 3. the benchmark tables for README (test sets, canvas drawings, latency, size; photos of numbers and peers)
-"$PY" scripts/benchmark_core.py --out reports/benchmark_core.md
-"$PY" scripts/benchmark_reader.py --out reports/benchmark_reader.md
+run "$PY" scripts/benchmark_core.py --out reports/benchmark_core.md
+run "$PY" scripts/benchmark_reader.py --out reports/benchmark_reader.md
 # 4. the evaluation report: metrics, ablations, fusion methods, drawings, calibration, t-SNE, peers (reports/README.md)
-"$PY" -m core.evaluate --out reports
+run "$PY" -m core.evaluate --out reports

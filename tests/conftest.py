@@ -24,7 +24,12 @@ NEEDS = {
     "pendigits": "the full pendigits data set (pendigits/)",
     "unipen": "the UNIPEN digits file (unipen/)",
     "fsdd": "the full FSDD recordings (fsdd/recordings/)",
+    "femnist": "the FEMNIST file (femnist/femnist_train.npz)",
+    "unipen_letters": "the UNIPEN letters file (unipen/unipen_1bc_letters_train.npz)",
 }
+
+# sets added after the digits: a data folder may lack them, so `need` checks their files
+LATER_FILES = {"femnist": "femnist/femnist_train.npz", "unipen_letters": "unipen/unipen_1bc_letters_train.npz"}
 
 
 def real_data_root() -> Path | None:
@@ -50,9 +55,9 @@ def pytest_configure(config):
 
 def need(*sets: str) -> Path:
     """The full data sets' root, or skip the calling test naming the sets it needs
-    (any of "mnist", "pendigits", "unipen", "fsdd"; none: all four)."""
+    (any of NEEDS' keys; none: the four digit sets)."""
     root = real_data_root()
-    if root is None:
+    if root is None or any(not (root / LATER_FILES[s]).is_file() for s in sets if s in LATER_FILES):
         pytest.skip(skip_reason(*sets))
     return root
 

@@ -1,4 +1,5 @@
-"""Tiny data sets in the publishers' exact layouts, for machines without ../shared/data.
+"""Tiny data sets in the publishers' exact layouts, for machines without ../shared/data (the letter sets,
+FEMNIST and UNIPEN 1b/1c, only for loading and splitting so far: their characters are not templates).
 
 They are learnable (digits drawn with a font, stroke templates, tones per digit), so the
 training smoke test means something on them too; checksums differ from the real files, so
@@ -61,7 +62,7 @@ def template_path(d: int, rng: np.random.Generator, n: int = 24) -> np.ndarray:
 
 
 def make_fixture_data(root: Path, n_images: int = 2400, n_strokes: int = 1200, seed: int = 0) -> Path:
-    """Write mnist/, pendigits/, unipen/ and fsdd/ fixtures under `root`; returns root.
+    """Write mnist/, pendigits/, unipen/, fsdd/ and femnist/ fixtures under `root`; returns root.
     Training files: validation split + n_images (n_strokes) items; test files: a third of that."""
     from core.strokes import strokes_to_pendigits
 
@@ -104,6 +105,7 @@ def make_fixture_data(root: Path, n_images: int = 2400, n_strokes: int = 1200, s
         for spk_i, spk in enumerate(data.FSDD_SPEAKERS):
             for idx in range(FSDD_PER_SPEAKER_DIGIT):
                 write_tone(rec / f"{d}_{spk}_{idx}.wav", d, spk_i, rng)
+    make_letter_fixtures(root, np.random.default_rng(seed + 1))  # its own stream: the digit fixtures stay as they were
     return root
 
 
@@ -124,3 +126,41 @@ def write_tone(path: Path, digit: int, speaker: int, rng: np.random.Generator, s
         w.setsampwidth(2)
         w.setframerate(sr)
         w.writeframes(pcm.tobytes())
+
+
+FEMNIST_WRITERS = 40  # enough that the hash split (10% val, 10% test) gives every split writers
+UNIPEN_LETTER_WRITERS = 3  # per donor
+
+
+def make_letter_fixtures(root: Path, rng: np.random.Generator, n_femnist: int = 400, n_letters: int = 300) -> None:
+    """femnist/ and unipen/'s letters file: FEMNIST-like small thin characters somewhere in a 28x28 box
+    (the whole NIST box shrunk), and random-walk pen paths with letter labels from every donor."""
+    from core.classes import CHARACTERS
+
+    labels = rng.integers(0, len(CHARACTERS), size=n_femnist)
+    images = np.zeros((n_femnist, 28, 28), np.uint8)
+    for i, c in enumerate(labels):
+        x, y = rng.integers(3, 16), rng.integers(10, 24)
+        cv2.putText(images[i], CHARACTERS[c], (int(x), int(y)), cv2.FONT_HERSHEY_SIMPLEX, 0.35, 255, 1)
+    writers = np.array([f"f{i % FEMNIST_WRITERS:04d}_{i % 7:02d}" for i in range(n_femnist)])
+    (root / "femnist").mkdir(parents=True, exist_ok=True)
+    np.savez(root / "femnist" / data.FEMNIST_FILE[0], images=images, labels=labels.astype(np.int64), writers=writers)
+    sources = list(data.UNIPEN_TEST_SOURCES + data.UNIPEN_VAL_SOURCES) + ["app", "kai"]
+    pts, offsets, chars, source, writer = [], [0], [], [], []
+    for i in range(n_letters):
+        p = np.cumsum(rng.normal(0, 20, (int(rng.integers(5, 30)), 2)), axis=0) + 1000
+        pts.append(np.concatenate([p, np.zeros((len(p), 1))], axis=1))
+        offsets.append(offsets[-1] + len(p))
+        chars.append(CHARACTERS[int(rng.integers(10, 62))])
+        source.append(sources[i % len(sources)])
+        writer.append(f"{source[-1]}/{i % UNIPEN_LETTER_WRITERS}")
+    (root / "unipen").mkdir(exist_ok=True)
+    np.savez(
+        root / "unipen" / data.UNIPEN_LETTERS_FILE[0],
+        points=np.concatenate(pts).astype(np.float32),
+        offsets=np.array(offsets, np.int64),
+        labels=np.array(chars),
+        source=np.array(source),
+        writer=np.array(writer),
+        n_strokes=np.ones(len(chars), np.int64),
+    )

@@ -117,3 +117,26 @@ def test_data_root_setting(monkeypatch, tmp_path):
     assert data.data_root("elsewhere") == data.Path("elsewhere")
     monkeypatch.delenv("DIGITS_DATA")
     assert data.data_root() == data.Path("data")
+
+
+def test_letter_files_load_with_writers(fixture_data):
+    f = data.load_femnist(fixture_data, verify=False)
+    assert f.images.shape[1:] == (28, 28) and f.images.dtype == np.uint8
+    assert len(f.labels) == len(f.writers) == len(f) and 0 <= f.labels.min() and f.labels.max() <= 61
+    u = data.load_unipen_letters(fixture_data, verify=False)
+    assert len(u.segfile) == len(u) and 10 <= u.labels.min() and u.labels.max() <= 61  # letters only, byclass order
+    assert all(w.startswith(s + "/") for w, s in zip(u.segfile, u.source))  # writer ids kept, within their donor
+    with pytest.raises(DataError, match=f"corrupt data file .*femnist_train.npz.*{data.FEMNIST_FILE[1][:8]}"):
+        data.load_femnist(fixture_data)  # generated, not the published file
+    with pytest.raises(DataError, match=f"missing data file .*unipen_1bc_letters_train.npz .*{data.UNIPEN_LETTERS_FILE[1][:8]}"):
+        data.load_unipen_letters(fixture_data / "nowhere")
+
+
+def test_real_letter_files():
+    root = need("femnist", "unipen_letters")
+    f = data.load_femnist(root)
+    assert f.images.shape == (42010, 28, 28) and len(set(f.writers.tolist())) == 405
+    assert set(np.unique(f.labels)) == set(range(62))
+    u = data.load_unipen_letters(root)
+    assert len(u) == 67265 and len(set(u.source.tolist())) == 17
+    assert (u.labels < 36).sum() == 20956 and (u.labels >= 36).sum() == 46309  # upper, lower case

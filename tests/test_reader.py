@@ -11,7 +11,7 @@ import pytest
 import torch
 from torch import nn
 
-from core import DataError, Recognizer, checkpoint, data, line_finder, line_model, line_synth, reading, synth
+from core import DataError, Recognizer, checkpoint, data, line_finder, line_model, line_synth, reading, sets, synth
 from core import strokes as S
 from core.recognizer import read_lines
 from core.text_metrics import character_error_rate, edit_distance
@@ -76,11 +76,10 @@ def test_synthesis_is_deterministic_and_spans_fit(pool):
 
 def test_writer_splits_are_disjoint():
     writers = np.array([f"f{k:04d}_{k % 97:02d}" for k in range(3000)])
-    split = line_synth.femnist_split(writers)
-    sets = {s: set(writers[split == s]) for s in line_synth.SPLITS}
-    assert all(sets.values()), {s: len(v) for s, v in sets.items()}
-    assert not (sets["train"] & sets["val"]) and not (sets["train"] & sets["test"]) and not (sets["val"] & sets["test"])
-    assert np.array_equal(split, line_synth.femnist_split(writers))  # by id, not by order or chance
+    held = {s: set(writers[sets.writer_split(writers, s)]) for s in line_synth.SPLITS}
+    assert all(held.values()), {s: len(v) for s, v in held.items()}
+    assert not (held["train"] & held["val"]) and not (held["train"] & held["test"]) and not (held["val"] & held["test"])
+    assert 0.05 < len(held["val"]) / 3000 < 0.15 and 0.05 < len(held["test"]) / 3000 < 0.15  # about a tenth each
     _, tr = line_synth.mnist_rows(60_000, "train")
     _, va = line_synth.mnist_rows(60_000, "val")
     assert tr[-1] < va[0] and len(va) == data.MNIST_VAL and len(tr) + len(va) == 60_000
@@ -93,18 +92,18 @@ def test_real_pools_hold_only_their_writers():
     if not (root / "femnist" / data.FEMNIST_FILE[0]).is_file():
         pytest.skip("needs femnist/femnist_train.npz")
     f = data.load_femnist(root)
-    split = line_synth.femnist_split(f.writers)
-    held = set(f.writers[split != "train"])
-    assert held and not held & set(f.writers[split == "train"])
+    train = set(f.writers[sets.writer_split(f.writers, "train")])
+    held = set(f.writers[sets.writer_split(f.writers, "val")]) | set(f.writers[sets.writer_split(f.writers, "test")])
+    assert held and not held & train
     u = data.load_unipen(root)
     assert not set(u.source[u.split_indices("train")]) & set(u.source[u.split_indices("val")])
     train, val = line_synth.load_pool(root, "train"), line_synth.load_pool(root, "val")
     # every glyph comes from its split's rows (a few blank images are skipped)
-    expected = {"mnist": 60_000 - data.MNIST_VAL, "femnist": int(((f.labels < 10) & (split == "train")).sum())}
+    expected = {"mnist": 60_000 - data.MNIST_VAL, "femnist": int((f.labels[sets.writer_split(f.writers, "train")] < 10).sum())}
     for name, n in expected.items():
         assert 0.99 * n <= len(train.bitmaps[name][1]) <= n, name
     assert 0.99 * data.MNIST_VAL <= len(val.bitmaps["mnist"][1]) <= data.MNIST_VAL
-    assert len(val.bitmaps["femnist"][1]) <= int(((f.labels < 10) & (split == "val")).sum())
+    assert len(val.bitmaps["femnist"][1]) <= int((f.labels[sets.writer_split(f.writers, "val")] < 10).sum())
     assert len(train.paths["unipen"][1]) <= len(u.split_indices("train"))
 
 

@@ -1,5 +1,7 @@
-"""Every benchmark script at least imports and parses its arguments (they are run by hand, not by CI)."""
+"""Every benchmark script at least imports and parses its arguments (they are run by hand, not by CI); train_core.sh
+builds its torchrun command."""
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,3 +17,31 @@ def test_script_starts(name):
     r = subprocess.run([sys.executable, f"scripts/{name}", "--help"], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "usage" in r.stdout.lower()
+
+
+def dry_train(*args: str) -> subprocess.CompletedProcess:
+    """scripts/train_core.sh with DRY_RUN=1: the commands it would run, one a line after "data: ..."."""
+    env = {**os.environ, "DRY_RUN": "1"}
+    return subprocess.run(["scripts/train_core.sh", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+
+
+def test_train_core_launches_torchrun_only_when_asked():
+    assert dry_train("--limit", "10").stdout.splitlines()[1].endswith("python -m core.train --limit 10")
+    one = dry_train("--nproc", "2", "--limit", "10").stdout.splitlines()[1]
+    assert "torchrun --standalone --nproc-per-node 2 -m core.train --limit 10" in one
+    several = dry_train("--nproc=4", "--nnodes", "2", "--rdzv-endpoint", "host:29400", "--device", "cuda").stdout
+    assert "--nnodes 2 --nproc-per-node 4 --rdzv-backend c10d --rdzv-endpoint host:29400 -m core.train --device cuda" in several
+    r = dry_train("--nnodes", "2")
+    assert r.returncode == 2 and "need --nproc" in r.stderr
+
+
+def test_train_core_runs_one_part_alone():
+    reader = dry_train("--only", "reader", "--data-dir", "/d", "--limit", "10").stdout.splitlines()[1:]
+    assert len(reader) == 1 and reader[0].endswith("-m core.train_reader --data-dir /d")  # no digit training, no benchmark
+    audio = dry_train("--only=audio", "--limit", "10").stdout.splitlines()[1:]
+    assert len(audio) == 1 and audio[0].endswith("-m core.train --stages audio,fusion,calibrate --limit 10")
+    everything = dry_train("--limit", "10").stdout
+    for step in ("-m core.train --limit 10", "-m core.train_reader", "benchmark_reader.py", "-m core.evaluate"):
+        assert step in everything
+    r = dry_train("--only", "letters")
+    assert r.returncode == 2 and "digits, audio or reader" in r.stderr

@@ -4,8 +4,8 @@
                                                  [--robust 2000] [--out FILE]
 
 Every item is written by test writers only (MNIST t10k, FEMNIST test writers, UNIPEN test donors:
-core/line_synth.py `benchmark_lines`; core/synth.py pages of MNIST test digits), and every method
-reads the same items:
+core/line_synth.py `benchmark_lines`; core/synth.py pages of MNIST test digits), or with --split val by
+validation writers (for decisions: whether reader.pt ships), and every method reads the same items:
 - this project's `Recognizer.read` (the line reader: core/line_finder.py + core/line_model.py),
 - today's component reader (core/reading.py: connected components + the image branch),
 - Tesseract 5 held to digits and RapidOCR (PP-OCRv4) with digits kept (core/ocr_peers.py), given the
@@ -163,16 +163,31 @@ def main(argv: list[str] | None = None) -> str:
     ap.add_argument("--crops", type=int, default=300, help="tight crops of single numbers (default: 300)")
     ap.add_argument("--robust", type=int, default=2000, help="generated pictures for the no-exception count (default: 2000)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--split",
+        choices=("test", "val"),
+        default="test",
+        help="whose writing: test writers (the report) or validation writers (for decisions; default: test)",
+    )
+    ap.add_argument("--no-peers", action="store_true", help="only this project's readers (no Tesseract, no RapidOCR)")
     ap.add_argument("--out", default=None, help="also write the table to this file")
     args = ap.parse_args(argv)
     torch.set_num_threads(2)
     root = data.data_root(args.data_dir)
     rng = np.random.default_rng(args.seed)
     r = Recognizer.load(args.checkpoints)
-    x, y = data.load_mnist(root, "test")
+    if args.split == "test":
+        x, y = data.load_mnist(root, "test")
+        written = LS.benchmark_lines(root, args.lines, args.seed)
+    else:  # MNIST's last 6,000 training images and the other validation writers: what decisions are made on
+        x, y = data.load_mnist(root, "train")
+        x, y = x[-data.MNIST_VAL :], y[-data.MNIST_VAL :]
+        written = LS.make_lines(LS.load_pool(root, "val"), args.lines, seed=20_000 + args.seed)
     fns = methods(r)
+    if args.no_peers:
+        fns = {k: v for k, v in fns.items() if v not in (tesseract_read, rapidocr_read)}
 
-    lines = [(ln.image, ln.text) for ln in LS.benchmark_lines(root, args.lines, args.seed)]
+    lines = [(ln.image, ln.text) for ln in written]
     rows = accuracy_rows("synthetic test lines", "≥ 98% exact, CER ≤ 0.5%", lines, fns, line=True)
     rows += accuracy_rows("photos of pages, one frame", "≥ 97% exact", pages(x, y, args.pages, rng), fns, line=False)
     crops = [tight_crop(x, y, rng) for _ in range(args.crops)]
@@ -180,7 +195,7 @@ def main(argv: list[str] | None = None) -> str:
 
     texts = [printed_text(rng) for _ in range(200)]
     quiet = np.mean([all(not d.sure for d in r.read(im).digits) for im in texts])
-    rows.append(("printed words (no digits): nothing read, or every digit \"not sure\"", "high", pct(quiet)))
+    rows.append(('printed words (no digits): nothing read, or every digit "not sure"', "high", pct(quiet)))
     rows.append(robustness_row(r, x, args.robust, rng))
 
     big = synth.compose(x, y, synth.random_numbers(rng, 3, 3, 6), rng, size=BIG_PAGE, digit_px=150).image

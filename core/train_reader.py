@@ -94,7 +94,7 @@ def lr_at(cfg: Config, progress: float) -> float:
 
 
 def main(cfg: Config) -> dict:
-    start = time.time()
+    start, commit = time.time(), git_commit()  # the code that trains, not what is checked out when it ends
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
@@ -157,7 +157,7 @@ def main(cfg: Config) -> dict:
     card = {
         "name": "digit line reader (CRNN + greedy CTC)",
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "git_commit": git_commit(),
+        "git_commit": commit,
         "parameters": M.parameter_count(model),
         "config": {**asdict(cfg), "dims": model.dims.to_dict()},
         "metrics": {

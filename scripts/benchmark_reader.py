@@ -188,7 +188,7 @@ def main(argv: list[str] | None = None) -> str:
         fns = {k: v for k, v in fns.items() if v not in (tesseract_read, rapidocr_read)}
 
     lines = [(ln.image, ln.text) for ln in written]
-    rows = accuracy_rows("synthetic test lines", "≥ 98% exact, CER ≤ 0.5%", lines, fns, line=True)
+    rows = accuracy_rows(f"synthetic lines, {args.split} writers", "≥ 98% exact, CER ≤ 0.5%", lines, fns, line=True)
     rows += accuracy_rows("photos of pages, one frame", "≥ 97% exact", pages(x, y, args.pages, rng), fns, line=False)
     crops = [tight_crop(x, y, rng) for _ in range(args.crops)]
     rows += accuracy_rows("tight crops 30-60 px", "≥ 97% exact", crops, fns, line=True)

@@ -317,14 +317,14 @@ READER = checkpoint.DEFAULT_DIR / line_model.READER_WEIGHTS
 
 @pytest.mark.skipif(not READER.is_file(), reason="no committed line reader (checkpoints/reader.pt) yet")
 def test_committed_reader_reads_pages_of_test_digits(recognizer):
-    # targets from issue #8 are >= 97% exact pages; these bounds are a floor to tighten after the full training
+    # issue #8's target is >= 97% exact pages; the committed reader reads 18 of these 20 (96% on the benchmark's 100)
     x, y = samples.mnist()
     rng = np.random.default_rng(8)
     right = 0
     for _ in range(20):
         nums = synth.random_numbers(rng, lines=int(rng.integers(1, 4)), min_len=1, max_len=6)
         right += recognizer.read(synth.compose(x, y, nums, rng).image).text == "\n".join(nums)
-    assert right >= 16, f"{right}/20 pages read exactly"
+    assert right >= 17, f"{right}/20 pages read exactly"
     printed = np.full((80, 400, 3), 235, np.uint8)
     cv2.putText(printed, "Total amount", (10, 55), cv2.FONT_HERSHEY_SIMPLEX, 1.2, (20, 20, 20), 2, cv2.LINE_AA)
     r = recognizer.read(printed)

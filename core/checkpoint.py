@@ -194,6 +194,15 @@ def read_checked(weights: Path, card_path: Path, schema: dict | None = None) -> 
     return blob, card
 
 
+def check_preprocessing(blob: dict, expected: dict, weights: Path, remedy: str) -> None:
+    """A checkpoint is only valid with the preprocessing it was trained with: refuse any other, saying what to do."""
+    if blob.get("preprocessing") != expected:
+        raise DataError(
+            f"checkpoint {weights} was trained with preprocessing {blob.get('preprocessing')}, "
+            f"but this code uses {expected}; {remedy}"
+        )
+
+
 def load(directory: str | Path | None = None) -> tuple[DigitNet, dict]:
     """checkpoints/ (or another directory, or a path to digits.pt) -> (model in eval mode, card)."""
     path = Path(directory) if directory else DEFAULT_DIR
@@ -202,11 +211,7 @@ def load(directory: str | Path | None = None) -> tuple[DigitNet, dict]:
     weights, card_path = path / WEIGHTS_NAME, path / CARD_NAME
     blob, card = read_checked(weights, card_path)
     version = blob["format_version"]
-    if blob.get("preprocessing") != preprocessing_settings():
-        raise DataError(
-            f"checkpoint {weights} was trained with preprocessing {blob.get('preprocessing')}, "
-            f"but this code uses {preprocessing_settings()}; retrain or use the matching code version"
-        )
+    check_preprocessing(blob, preprocessing_settings(), weights, "retrain or use the matching code version")
     try:
         model = DigitNet(ModelDimensions.from_dict(blob["dims"]))
         state = blob["state_dict"]

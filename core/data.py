@@ -189,16 +189,25 @@ class Unipen:
         return np.flatnonzero(mask)
 
 
-def load_unipen(root: str | Path | None = None, verify: bool = True) -> Unipen:
-    name, sha = UNIPEN_FILE
-    path = data_root(root) / "unipen" / name
+def _read_npz(root: str | Path | None, folder: str, file: tuple[str, str], verify: bool, build):
+    """(path, build(the opened .npz)) for one checksummed data file; a missing key, an unreadable file or a
+    ValueError from `build` is one DataError naming the file and its expected sha256."""
+    name, sha = file
+    path = data_root(root) / folder / name
     if verify:
         _check(path, sha)
     try:
         with np.load(path, allow_pickle=False) as d:
-            u = Unipen(d["points"], d["offsets"], d["labels"].astype(np.int64), d["source"], d["segfile"])
+            return path, build(d)
     except (OSError, KeyError, ValueError) as e:
         raise DataError(f"corrupt data file {path}: {e}; expected sha256 {sha}") from e
+
+
+def load_unipen(root: str | Path | None = None, verify: bool = True) -> Unipen:
+    path, u = _read_npz(
+        root, "unipen", UNIPEN_FILE, verify,
+        lambda d: Unipen(d["points"], d["offsets"], d["labels"].astype(np.int64), d["source"], d["segfile"]),
+    )  # fmt: skip
     if len(u.offsets) != len(u.labels) + 1 or u.offsets[-1] != len(u.points):
         raise DataError(f"corrupt data file {path}: offsets do not match points and labels")
     return u
@@ -207,21 +216,17 @@ def load_unipen(root: str | Path | None = None, verify: bool = True) -> Unipen:
 def load_unipen_letters(root: str | Path | None = None, verify: bool = True) -> Unipen:
     """UNIPEN 1b/1c upper and lower case letters -> `Unipen` with labels 10-61 (EMNIST byclass order) and
     the file's donor/writer ids as `segfile`; split by donor like the digits (`Unipen.split_indices`)."""
-    name, sha = UNIPEN_LETTERS_FILE
-    path = data_root(root) / "unipen" / name
-    if verify:
-        _check(path, sha)
     index = {c: i for i, c in enumerate(CHARACTERS)}
-    try:
-        with np.load(path, allow_pickle=False) as d:
-            chars = d["labels"]
-            bad = sorted(set(chars.tolist()) - set(CHARACTERS[10:]))
-            if bad:
-                raise ValueError(f"labels {bad[:5]} are not letters A-Z, a-z")
-            labels = np.array([index[c] for c in chars.tolist()], np.int64)
-            u = Unipen(d["points"], d["offsets"], labels, d["source"], d["writer"])
-    except (OSError, KeyError, ValueError) as e:
-        raise DataError(f"corrupt data file {path}: {e}; expected sha256 {sha}") from e
+
+    def build(d) -> Unipen:
+        chars = d["labels"]
+        bad = sorted(set(chars.tolist()) - set(CHARACTERS[10:]))
+        if bad:
+            raise ValueError(f"labels {bad[:5]} are not letters A-Z, a-z")
+        labels = np.array([index[c] for c in chars.tolist()], np.int64)
+        return Unipen(d["points"], d["offsets"], labels, d["source"], d["writer"])
+
+    path, u = _read_npz(root, "unipen", UNIPEN_LETTERS_FILE, verify, build)
     if len(u.offsets) != len(u.labels) + 1 or u.offsets[-1] != len(u.points) or len(u.segfile) != len(u.labels):
         raise DataError(f"corrupt data file {path}: offsets and writers do not match points and labels")
     return u
@@ -242,15 +247,9 @@ class Femnist:
 
 def load_femnist(root: str | Path | None = None, verify: bool = True) -> Femnist:
     """femnist/femnist_train.npz -> `Femnist` (the only FEMNIST file: validation and test are held-out writers)."""
-    name, sha = FEMNIST_FILE
-    path = data_root(root) / "femnist" / name
-    if verify:
-        _check(path, sha)
-    try:
-        with np.load(path, allow_pickle=False) as d:
-            f = Femnist(d["images"], d["labels"].astype(np.int64), d["writers"])
-    except (OSError, KeyError, ValueError) as e:
-        raise DataError(f"corrupt data file {path}: {e}; expected sha256 {sha}") from e
+    path, f = _read_npz(
+        root, "femnist", FEMNIST_FILE, verify, lambda d: Femnist(d["images"], d["labels"].astype(np.int64), d["writers"])
+    )
     n = len(f.labels)
     if f.images.shape != (n, 28, 28) or f.images.dtype != np.uint8 or len(f.writers) != n:
         raise DataError(f"corrupt data file {path}: expected (n, 28, 28) uint8 images with n labels and n writers")

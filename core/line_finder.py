@@ -68,36 +68,18 @@ def normalize_line(gray: np.ndarray) -> np.ndarray:
     return np.clip(diff / scale, 0.0, 1.0)
 
 
-def _union(a: list[int], b: list[int]) -> list[int]:
-    x0, y0 = min(a[0], b[0]), min(a[1], b[1])
-    return [x0, y0, max(a[0] + a[2], b[0] + b[2]) - x0, max(a[1] + a[3], b[1] + b[3]) - y0]
-
-
 def _merge_bands(bands: list[list[int]]) -> list[list[int]]:
     """Bands that are one line after all -> one: a much lower band overlapping another in x and close
     above or below it (a digit's detached piece), or bands side by side at the same height."""
-    changed = True
-    while changed:
-        changed = False
-        for i in range(len(bands)):
-            for j in range(len(bands)):
-                if i == j:
-                    continue
-                a, b = bands[i], bands[j]
-                ox = min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0])
-                oy = min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1])
-                big, small = max(a[3], b[3]), min(a[3], b[3])
-                u = _union(a, b)
-                piece = small < FRAGMENT * big and ox > -0.2 * big and oy > -0.3 * big and u[3] < 1.6 * big
-                same_row = oy > 0.5 * small and ox > -JOIN * 2 * big
-                if piece or same_row:
-                    bands[i] = u
-                    del bands[j]
-                    changed = True
-                    break
-            if changed:
-                break
-    return bands
+    def joins(a: list[int], b: list[int]) -> bool:
+        ox = min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0])
+        oy = min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1])
+        big, small = max(a[3], b[3]), min(a[3], b[3])
+        piece = small < FRAGMENT * big and ox > -0.2 * big and oy > -0.3 * big and reading.box_union(a, b)[3] < 1.6 * big
+        same_row = oy > 0.5 * small and ox > -JOIN * 2 * big
+        return piece or same_row
+
+    return reading.merge_boxes(bands, joins)
 
 
 def find_bands(gray: np.ndarray) -> list[tuple[int, int, int, int]]:

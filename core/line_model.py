@@ -190,11 +190,7 @@ def load(path: str | Path) -> tuple[LineNet, dict]:
     """reader.pt (or its directory) -> (model in eval mode, card); refuses a modified file or other preprocessing."""
     weights, card_path = card_paths(path)
     blob, card = checkpoint.read_checked(weights, card_path, READER_SCHEMA)
-    if blob.get("preprocessing") != preprocessing_settings():
-        raise DataError(
-            f"reader checkpoint {weights} was trained with preprocessing {blob.get('preprocessing')}, "
-            f"but this code uses {preprocessing_settings()}; retrain with `python -m core.train_reader`"
-        )
+    checkpoint.check_preprocessing(blob, preprocessing_settings(), weights, "retrain with `python -m core.train_reader`")
     try:
         model = LineNet(LineDims.from_dict(blob["dims"]))
         checkpoint.check_finite(blob["state_dict"], weights)

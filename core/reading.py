@@ -86,6 +86,30 @@ def ink_mask(gray: np.ndarray) -> np.ndarray:
     return cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((2, 2), np.uint8))
 
 
+def box_union(a: list[int], b: list[int]) -> list[int]:
+    """The smallest (x, y, w, h) box holding both."""
+    x0, y0 = min(a[0], b[0]), min(a[1], b[1])
+    return [x0, y0, max(a[0] + a[2], b[0] + b[2]) - x0, max(a[1] + a[3], b[1] + b[3]) - y0]
+
+
+def merge_boxes(boxes: list[list[int]], joins) -> list[list[int]]:
+    """Merge pairs while any pair (a, b) satisfies `joins(a, b)`: b's box goes into a's, and the search
+    starts again (merging changes which other boxes join). Shared by the digit and the line finders."""
+    changed = True
+    while changed:
+        changed = False
+        for i in range(len(boxes)):
+            for j in range(len(boxes)):
+                if i != j and joins(boxes[i], boxes[j]):
+                    boxes[i] = box_union(boxes[i], boxes[j])
+                    del boxes[j]
+                    changed = True
+                    break
+            if changed:
+                break
+    return boxes
+
+
 def _merge(boxes: list[list[int]]) -> list[list[int]]:
     """Pieces of one digit -> one box: boxes overlapping mostly in x and close in y merge, and a
     fragment much shorter than a typical digit joins the nearest digit above or below it
@@ -94,31 +118,15 @@ def _merge(boxes: list[list[int]]) -> list[list[int]]:
         return boxes
     typical = float(np.median([b[3] for b in boxes]))
 
-    def union(a, b):
-        x0, y0 = min(a[0], b[0]), min(a[1], b[1])
-        return [x0, y0, max(a[0] + a[2], b[0] + b[2]) - x0, max(a[1] + a[3], b[1] + b[3]) - y0]
+    def joins(a: list[int], b: list[int]) -> bool:
+        ox = min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0])
+        gap_y = max(a[1], b[1]) - min(a[1] + a[3], b[1] + b[3])
+        small = b[3] < FRAGMENT * typical and b[3] <= a[3]
+        return (ox > 0.6 * min(a[2], b[2]) and gap_y < 0.25 * max(a[3], b[3])) or (
+            small and ox > -0.15 * typical and gap_y < 0.5 * typical
+        )
 
-    changed = True
-    while changed:
-        changed = False
-        for i in range(len(boxes)):
-            for j in range(len(boxes)):
-                if i == j:
-                    continue
-                a, b = boxes[i], boxes[j]
-                ox = min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0])
-                gap_y = max(a[1], b[1]) - min(a[1] + a[3], b[1] + b[3])
-                small = b[3] < FRAGMENT * typical and b[3] <= a[3]
-                if (ox > 0.6 * min(a[2], b[2]) and gap_y < 0.25 * max(a[3], b[3])) or (
-                    small and ox > -0.15 * typical and gap_y < 0.5 * typical
-                ):
-                    boxes[i] = union(a, b)
-                    del boxes[j]
-                    changed = True
-                    break
-            if changed:
-                break
-    return [b for b in boxes if b[3] >= FRAGMENT * typical]
+    return [b for b in merge_boxes(boxes, joins) if b[3] >= FRAGMENT * typical]
 
 
 def _split(mask: np.ndarray, box: list[int], line_h: float) -> list[list[int]]:

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from core import audio as A
-from core import checkpoint, line_finder, line_model, reading
+from core import checkpoint, line_finder, line_model, reading, sphinx
 from core import image as I
 from core import profile as profiles
 from core import strokes as S
@@ -45,9 +45,10 @@ class Prediction:
         return [(int(i), float(self.probs[i])) for i in order]
 
 
-def preprocess(modality: str, value, sample_rate: int | None = None) -> np.ndarray:
+def preprocess(modality: str, value, sample_rate: int | None = None, waves: list | None = None) -> np.ndarray:
     """One raw input -> the array its encoder takes: (28, 28) uint8 image, (800,) float32 stroke
-    vector (see strokes.strokes_to_input) or (40, 48) float32 log-mel.
+    vector (see strokes.strokes_to_input) or (40, 48) float32 log-mel. `waves`: a list that an audio
+    input's trimmed 8 kHz waveform is appended to (for the PocketSphinx expert).
 
     The error contract lives here: whatever goes wrong reading a stranger's input comes out as
     InputError (unexpected failures are logged with their traceback first)."""
@@ -57,7 +58,10 @@ def preprocess(modality: str, value, sample_rate: int | None = None) -> np.ndarr
         if modality == "strokes":
             return S.strokes_to_input(value, y_down=True)
         if modality == "audio":
-            return A.audio_features(value, sample_rate)
+            wave = A.trim(A.load_audio(value, sample_rate))
+            if waves is not None:
+                waves.append(wave)
+            return A.log_mel(wave)
     except (InputError, DataError):
         raise
     except RecursionError:
@@ -76,11 +80,19 @@ def to_tensor(modality: str, arrays: Sequence[np.ndarray]) -> torch.Tensor:
 
 
 def preprocess_batch(
-    images, strokes, audios, sample_rate: int | None, limit: int, what: str, name_items: bool = False
+    images,
+    strokes,
+    audios,
+    sample_rate: int | None,
+    limit: int,
+    what: str,
+    name_items: bool = False,
+    waves: dict[int, np.ndarray] | None = None,
 ) -> tuple[dict[str, list], int]:
     """Lists per modality (None entries where an item lacks one) -> ({modality: [array or None]}, n),
     every list checked (a list, equal lengths, at most `limit` items, an input per item) before the
-    items are read. `name_items`: an unreadable item's message starts with "item k (modality): "."""
+    items are read. `name_items`: an unreadable item's message starts with "item k (modality): ".
+    `waves`: a dict that gets {item: trimmed 8 kHz waveform} for the audio items."""
     given = {m: v for m, v in zip(MODALITIES, (images, strokes, audios)) if v is not None}
     if not given:
         raise InputError("nothing to recognize: give an image, strokes or audio")
@@ -99,7 +111,10 @@ def preprocess_batch(
     for m, v in given.items():
         for k, x in enumerate(v):
             try:
-                seen[m].append(None if x is None else preprocess(m, x, sample_rate))
+                kept: list = []
+                seen[m].append(None if x is None else preprocess(m, x, sample_rate, kept if waves is not None else None))
+                if kept:
+                    waves[k] = kept[0]
             except InputError as e:
                 if not name_items:
                     raise
@@ -120,6 +135,33 @@ def encode(model: DigitNet, seen: dict[str, list], n: int) -> dict[str, tuple[to
     return parts
 
 
+def load_expert(folder: Path, card: dict) -> np.ndarray | None:
+    """The PocketSphinx expert's weights beside digits.pt, where they fit this checkpoint and pocketsphinx is installed."""
+    path = folder / sphinx.FILE
+    if not path.is_file():
+        return None
+    if not sphinx.available():
+        log.info("%s is there but pocketsphinx is not installed: the audio CNN answers alone", path)
+        return None
+    sha = (card.get("checkpoint") or {}).get("sha256") if isinstance(card, dict) else None
+    w = sphinx.read_weights(path, sha)
+    if w is None:
+        log.warning("%s was not fitted for this digits.pt (or is damaged): the audio CNN answers alone", path)
+    return w
+
+
+def with_expert(lg: torch.Tensor, rows: torch.Tensor, evidence: dict[int, np.ndarray], w: np.ndarray, temp) -> torch.Tensor:
+    """Audio logits (k, 10) of items `rows` -> logits whose calibrated log-probabilities (/ temp) have the
+    expert's evidence added (sphinx.combine), so single answers, fusion and the profile all see it."""
+    t = float(temp)
+    out = lg.clone()
+    for j, k in enumerate(rows.tolist()):
+        if k in evidence:
+            lp = torch.log_softmax(lg[j] / t, dim=0).numpy()
+            out[j] = torch.from_numpy(sphinx.combine(lp, evidence[k], w) * t)
+    return out
+
+
 def check_threshold(threshold: float) -> float:
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0.0 <= threshold <= 1.0:
         raise InputError(f"threshold {threshold!r} is not valid; expected a number from 0 to 1")
@@ -137,6 +179,7 @@ class Recognizer:
         threshold: float | None = None,
         profile: profiles.Profile | None = None,
         reader: line_model.LineNet | None = None,
+        expert: np.ndarray | None = None,
     ):
         self.model = model.eval()
         self.card = card
@@ -144,6 +187,7 @@ class Recognizer:
         self.threshold = default if threshold is None else check_threshold(threshold)
         self.profile = profile
         self.reader = None if reader is None else reader.eval()  # the line reader; None: `read` segments components
+        self.expert = expert  # (2,) PocketSphinx evidence weights (core/sphinx.py); None: the audio CNN alone
 
     @classmethod
     def load(
@@ -152,20 +196,23 @@ class Recognizer:
         threshold: float | None = None,
         profile: str | Path | None = None,
         reader: str | Path | None = None,
+        audio_expert: bool = True,
     ) -> Recognizer:
         """checkpoints/ by default; or a directory or digits.pt path. Verifies sha256, the model card and
         the version. `threshold`: answers below this confidence are "not sure" (default: the one chosen
         on validation data at training time, `model.calibration.threshold`). `profile`: a file written by
         `save_profile` (or `python -m core.adapt`) for this checkpoint. `reader`: the line reader's
         weights (default: reader.pt beside digits.pt where it exists; without one, `read` falls back to
-        the component reader)."""
+        the component reader). `audio_expert`: weigh PocketSphinx's reading of speech in (sphinx.json beside
+        digits.pt, fitted for it by `python -m core.fit_sphinx`; skipped where either is missing)."""
         model, card = checkpoint.load(path)
+        folder = Path(path) if path else checkpoint.DEFAULT_DIR
+        folder = folder.parent if folder.is_file() else folder
         if reader is None:
-            folder = Path(path) if path else checkpoint.DEFAULT_DIR
-            folder = folder.parent if folder.is_file() else folder
             reader = folder / line_model.READER_WEIGHTS if (folder / line_model.READER_WEIGHTS).is_file() else None
         net = None if reader is None else line_model.load(reader)[0]
-        r = cls(model, card, threshold, reader=net)
+        expert = load_expert(folder, card) if audio_expert else None
+        r = cls(model, card, threshold, reader=net, expert=expert)
         return r if profile is None else r.load_profile(profile)
 
     @property
@@ -177,7 +224,11 @@ class Recognizer:
 
     def with_profile(self, profile: profiles.Profile | None) -> Recognizer:
         """The same model and threshold with another profile (None: the base model). Shares the weights."""
-        return Recognizer(self.model, self.card, self.threshold, profile, self.reader)
+        return Recognizer(self.model, self.card, self.threshold, profile, self.reader, self.expert)
+
+    def with_expert(self, weights: np.ndarray | None) -> Recognizer:
+        """The same model, threshold and profile with other PocketSphinx weights (None: the audio CNN alone)."""
+        return Recognizer(self.model, self.card, self.threshold, self.profile, self.reader, weights)
 
     def adapt(self, images=None, strokes=None, audios=None, labels=None, sample_rate: int | None = None) -> Recognizer:
         """A new recognizer adapted to a few labelled examples of one user (1-5 per digit is plenty).
@@ -218,12 +269,17 @@ class Recognizer:
     def predict_batch(self, images=None, strokes=None, audios=None, sample_rate: int | None = None) -> list[Prediction]:
         """Lists of equal length; an item may be None where that modality is missing for it.
         Every item needs at least one input."""
-        seen, n = preprocess_batch(images, strokes, audios, sample_rate, MAX_BATCH, "predict_batch")
-        return self.answer(seen, encode(self.model, seen, n), n)
+        waves: dict[int, np.ndarray] | None = {} if self.expert is not None and audios is not None else None
+        seen, n = preprocess_batch(images, strokes, audios, sample_rate, MAX_BATCH, "predict_batch", waves=waves)
+        evidence = {k: sphinx.evidence(w, A.SAMPLE_RATE) for k, w in (waves or {}).items()}
+        return self.answer(seen, encode(self.model, seen, n), n, evidence)
 
-    def answer(self, seen: dict[str, list], parts: dict, n: int) -> list[Prediction]:
+    def answer(
+        self, seen: dict[str, list], parts: dict, n: int, evidence: dict[int, np.ndarray] | None = None
+    ) -> list[Prediction]:
         """Preprocessed items (`preprocess_batch`) and their branch outputs (`encode`) -> Predictions:
-        the profile's corrections, the out-of-distribution check, fusion and calibration."""
+        the PocketSphinx expert's evidence ({item: (2, 10)}, core/sphinx.py) and the profile's corrections
+        added to the branch logits, the out-of-distribution check, fusion and calibration."""
         cal = self.model.calibration
         temps = cal.log_temp.exp()
         is_digit, adapted = torch.ones(n), {}
@@ -234,6 +290,8 @@ class Recognizer:
                 rows, e, lg = parts[m]
                 # the check reads the base logits: adapting never makes a non-digit look more like a digit to it
                 is_digit[rows] = torch.minimum(is_digit[rows], cal.in_distribution(i, e, lg))
+                if m == "audio" and evidence and self.expert is not None:
+                    lg = with_expert(lg, rows, evidence, self.expert, temps[i])
                 if self.profile is not None and m in self.profile.corrections:
                     lg = lg + temps[i] * self.profile.corrections[m](e)
                 adapted[m] = (rows, e, lg)

@@ -9,7 +9,9 @@
 - held-out text-to-speech voices (when `DATA_DIR/tts_digits` exists: scripts/make_tts_digits.sh);
 - with --loso, FSDD leave-one-speaker-out per speaker, epochs chosen inside each fold (the
   current training recipe, trained here: 12 audio trainings);
-- latency of the audio CNN forward and of a raw clip to an answer (core/timing.py, the median).
+- latency of the audio CNN forward and of a raw clip to an answer (core/timing.py, the median);
+- where checkpoints/sphinx.json is there (python -m core.fit_sphinx), each row for the audio CNN alone
+  and with the PocketSphinx expert, and the leave-one-speaker-out numbers that fit measured (nested).
 Prints a markdown table; the targets are issue #10's.
 """
 
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import json
 import shutil
 import subprocess
 import sys
@@ -30,7 +33,7 @@ from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from core import Recognizer, data, negatives  # noqa: E402
+from core import Recognizer, checkpoint, data, negatives, sphinx  # noqa: E402
 from core import audio as A  # noqa: E402
 from core.recognizer import preprocess, to_tensor  # noqa: E402
 from core.timing import median_ms  # noqa: E402
@@ -130,6 +133,35 @@ def loso_rows(root: Path) -> list[tuple[str, str, str]]:
     return rows
 
 
+def tagged(rows: list[tuple[str, str, str]], tag: str) -> list[tuple[str, str, str]]:
+    """The first row of a group named with `tag` ("CNN alone", "with PocketSphinx"); the rest as they are."""
+    return [(f"{name} [{tag}]" if tag and not name.startswith(" ") else name, t, v) for name, t, v in rows]
+
+
+def expert_rows(folder: Path) -> list[tuple[str, str, str]]:
+    """What `python -m core.fit_sphinx` measured when it fitted the shipped weights: leave-one-speaker-out,
+    each speaker answered by a fold that never heard it, the expert weighed on the other five."""
+    doc = json.loads((folder / sphinx.FILE).read_text())
+    loso = doc["loso"]
+    rows = [
+        ("FSDD leave-one-speaker-out, audio CNN alone (python -m core.fit_sphinx)", "≥ 95%", f"{100 * loso['mean_cnn']:.2f}%"),
+        ("  PocketSphinx alone (never trained on FSDD)", "", f"{100 * loso['mean_sphinx']:.2f}%"),
+        ("  CNN + PocketSphinx, weights fitted on the other five speakers", "≥ 95%", f"{100 * loso['mean_combined']:.2f}%"),
+        ("  worst speaker, CNN + PocketSphinx", "≥ 90%", f"{100 * min(loso[s]['combined'] for s in data.FSDD_SPEAKERS):.2f}%"),
+    ]
+    for s in data.FSDD_SPEAKERS:
+        f = loso[s]
+        rows.append(
+            (
+                f"  speaker {s}: CNN / PocketSphinx / both",
+                "",
+                f"{100 * f['cnn']:.1f} / {100 * f['sphinx']:.1f} / {100 * f['combined']:.1f}%",
+            )
+        )
+    rows.append(("  shipped weights (fitted on all six)", "", " ".join(f"{w:.3f}" for w in doc["weights"])))
+    return rows
+
+
 def latency_rows(r: Recognizer, root: Path) -> list[tuple[str, str, str]]:
     clip = A.load_audio(data.fsdd_split(data.list_fsdd(root), "test")[0].path)
     second = np.zeros(A.SAMPLE_RATE, np.float32)
@@ -138,11 +170,16 @@ def latency_rows(r: Recognizer, root: Path) -> list[tuple[str, str, str]]:
     m = r.model
     with torch.inference_mode():
         cnn = median_ms(lambda: m.heads["audio"](m.encode("audio", x)))
-    raw = median_ms(lambda: r.predict(audio=second, sample_rate=A.SAMPLE_RATE), runs=100)
-    return [
+    alone = r if r.expert is None else r.with_expert(None)
+    raw = median_ms(lambda: alone.predict(audio=second, sample_rate=A.SAMPLE_RATE), runs=100)
+    rows = [
         ("audio CNN forward, batch 1 (2 threads, median)", "≤ 2 ms", f"{cnn:.2f} ms"),
-        ("raw 1 s clip to an answer, `Recognizer.predict` (median)", "≤ 10 ms", f"{raw:.1f} ms"),
+        ("raw 1 s clip to an answer, `Recognizer.predict`, CNN alone (median)", "≤ 10 ms", f"{raw:.1f} ms"),
     ]
+    if r.expert is not None:
+        both = median_ms(lambda: r.predict(audio=second, sample_rate=A.SAMPLE_RATE), runs=100)
+        rows.append(("raw 1 s clip to an answer, with the PocketSphinx expert (median)", "≤ 40 ms", f"{both:.1f} ms"))
+    return rows
 
 
 def main(argv: list[str] | None = None) -> str:
@@ -156,14 +193,19 @@ def main(argv: list[str] | None = None) -> str:
     torch.set_num_threads(2)
     root = data.data_root(args.data_dir)
     r = Recognizer.load(args.checkpoints)
+    readers = [("", r)] if r.expert is None else [("CNN alone", r.with_expert(None)), ("with PocketSphinx", r)]
     rows = []
-    if shutil.which("espeak-ng"):
-        rows += espeak_rows(r)
-    else:
-        rows.append(("espeak-ng voices", "≥ 95%", "not measured: espeak-ng is not installed"))
-    rows += not_sure_rows(r, root)
-    rows += tts_rows(r, root, args.tts_dir)
+    for tag, rr in readers:
+        if shutil.which("espeak-ng"):
+            rows += tagged(espeak_rows(rr), tag)
+        else:
+            rows.append(("espeak-ng voices", "≥ 95%", "not measured: espeak-ng is not installed"))
+        rows += tagged(not_sure_rows(rr, root), tag)
+        rows += tagged(tts_rows(rr, root, args.tts_dir), tag)
     rows += latency_rows(r, root)
+    folder = Path(args.checkpoints) if args.checkpoints else checkpoint.DEFAULT_DIR
+    if (folder / sphinx.FILE).is_file() and r.expert is not None:
+        rows += expert_rows(folder)
     if args.loso:
         rows += loso_rows(root)
     return print_table(rows, args.out)

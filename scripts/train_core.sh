@@ -2,13 +2,16 @@
 # Train everything the recognizer ships, seeded, and write it to checkpoints/:
 #   digits  every branch of the digit model and its fusion head, calibrated -> digits.pt + digits.json
 #           (python -m core.train; about 35 minutes on 2 CPU cores)
+#   sphinx  the PocketSphinx expert's two weights for the audio branch, fitted on speakers it never heard
+#           (python -m core.fit_sphinx: six audio trainings, one per left-out FSDD speaker; about 8 minutes)
+#           -> sphinx.json; after digits and audio, whose digits.pt it is tied to
 #   reader  the line reader for photos of numbers -> reader.pt + reader.json
 #           (python -m core.train_reader; a 25-minute budget)
 # then the benchmark tables and the evaluation report (reports/, git-ignored; about 20 minutes).
 #
 #   scripts/train_core.sh                        # everything; data from $DIGITS_DATA, else ../shared/data, else ./data
-#   scripts/train_core.sh --only reader          # one part: digits | audio | reader (audio: the audio branch,
-#                                                #   then the fusion head and calibration that depend on it)
+#   scripts/train_core.sh --only reader          # one part: digits | audio | sphinx | reader (audio: the audio
+#                                                #   branch, then the fusion head, calibration and sphinx weights)
 #   scripts/train_core.sh --data-dir DIR ...     # other flags go to `python -m core.train` (digits, audio)
 #   scripts/train_core.sh --nproc 2 ...          # the digit model under torchrun: 2 processes here (core/distributed.py)
 #   scripts/train_core.sh --nproc 4 --nnodes 2 --rdzv-endpoint HOST:PORT ...   # on each of 2 machines
@@ -35,7 +38,7 @@ while [ $# -gt 0 ]; do
     *) TRAIN+=("$1"); shift ;;
   esac
 done
-case "$ONLY" in all|digits|audio|reader) ;; *) echo "--only: unknown part '$ONLY' (digits, audio or reader)" >&2; exit 2 ;; esac
+case "$ONLY" in all|digits|audio|sphinx|reader) ;; *) echo "--only: unknown part '$ONLY' (digits, audio, sphinx or reader)" >&2; exit 2 ;; esac
 if [ -z "$NPROC" ] && [ -n "$NNODES$ENDPOINT" ]; then
   echo "--nnodes and --rdzv-endpoint need --nproc (processes per machine)" >&2; exit 2
 fi
@@ -69,6 +72,8 @@ train_digits() {  # core.train with the given extra flags, in one process or und
 # 1. the digit model: stages image, strokes, audio, fusion, calibrate; the card's test numbers are measured after them
 if [ "$ONLY" = all ] || [ "$ONLY" = digits ]; then train_digits ${TRAIN[@]+"${TRAIN[@]}"}; fi
 if [ "$ONLY" = audio ]; then train_digits --stages audio,fusion,calibrate ${TRAIN[@]+"${TRAIN[@]}"}; fi
+# the PocketSphinx expert's weights, fitted for the digits.pt just written (its data folder only)
+case "$ONLY" in all|digits|audio|sphinx) run "$PY" -m core.fit_sphinx ${READER[@]+"${READER[@]}"} ;; esac
 # 2. the line reader: CTC on synthetic lines written by training writers, chosen on held-out writers
 if [ "$ONLY" = all ] || [ "$ONLY" = reader ]; then run "$PY" -m core.train_reader ${READER[@]+"${READER[@]}"}; fi
 [ "$ONLY" = all ] || exit 0

@@ -38,10 +38,14 @@ def test_train_core_launches_torchrun_only_when_asked():
 def test_train_core_runs_one_part_alone():
     reader = dry_train("--only", "reader", "--data-dir", "/d", "--limit", "10").stdout.splitlines()[1:]
     assert len(reader) == 1 and reader[0].endswith("-m core.train_reader --data-dir /d")  # no digit training, no benchmark
-    audio = dry_train("--only=audio", "--limit", "10").stdout.splitlines()[1:]
-    assert len(audio) == 1 and audio[0].endswith("-m core.train --stages audio,fusion,calibrate --limit 10")
-    everything = dry_train("--limit", "10").stdout
-    for step in ("-m core.train --limit 10", "-m core.train_reader", "benchmark_reader.py", "-m core.evaluate"):
-        assert step in everything
+    audio = dry_train("--only=audio", "--data-dir", "/d", "--limit", "10").stdout.splitlines()[1:]
+    assert len(audio) == 2 and audio[0].endswith("-m core.train --stages audio,fusion,calibrate --data-dir /d --limit 10")
+    assert audio[1].endswith("-m core.fit_sphinx --data-dir /d")  # the expert's weights are tied to the new digits.pt
+    sphinx = dry_train("--only", "sphinx").stdout.splitlines()[1:]
+    assert len(sphinx) == 1 and sphinx[0].endswith("-m core.fit_sphinx")
+    everything = dry_train("--limit", "10").stdout.splitlines()
+    steps = ("-m core.train --limit 10", "-m core.fit_sphinx", "-m core.train_reader", "benchmark_reader.py", "-m core.evaluate")
+    at = [next(i for i, line in enumerate(everything) if step in line) for step in steps]
+    assert at == sorted(at)
     r = dry_train("--only", "letters")
-    assert r.returncode == 2 and "digits, audio or reader" in r.stderr
+    assert r.returncode == 2 and "digits, audio, sphinx or reader" in r.stderr

@@ -1,0 +1,165 @@
+"""Weigh the PocketSphinx expert (core/sphinx.py) on speakers the audio CNN never heard.
+
+    .venv/bin/python -m core.fit_sphinx [--data-dir DIR] [--checkpoints DIR] [--nested]
+
+Every FSDD clip gets an audio-branch answer from a model that never heard its speaker: one training
+per speaker on the other five (the audio recipe of the shipped checkpoint's card), for the number of
+epochs FOLD_EPOCHS says, which nested leave-one-speaker-out chose for that fold with yet another
+speaker held out (`--nested` chooses them again: twice the trainings). The shipped checkpoint's audio
+temperature turns those logits into log-probabilities, as the recognizer does. PocketSphinx's evidence
+for each clip is computed once. The expert's two weights minimize the negative log-likelihood of the
+combined answer; each speaker's accuracy with the expert is measured with weights fitted on the other
+five (nested), and the weights shipped are fitted on all six -> checkpoints/sphinx.json, tied to the
+digits.pt they were fitted with.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from core import audio as A
+from core import checkpoint, data, sets, sphinx
+from core.config import audio_config
+from core.model import DigitNet
+from core.train_audio import audio_dims, audio_epoch, held_out_speakers, load_audio, train_audio, with_voice_bank
+from core.train_branch import train_branch
+from core.tuples import branch_logits
+
+# epochs per left-out speaker, chosen by nested leave-one-speaker-out (scripts/benchmark_audio.py --loso,
+# README): for each, with the next speaker in data.FSDD_SPEAKERS held out, never the left-out one
+FOLD_EPOCHS = {"george": 36, "jackson": 13, "lucas": 24, "nicolas": 23, "theo": 30, "yweweler": 13}
+L2 = 1e-3  # a whisper of ridge on the weights: two numbers, 2,500 clips; keeps them finite if a feature is constant
+
+
+def out_of_fold_logits(cfg, nested: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
+    """(3000, 10) audio logits, each from the fold that left its speaker out; labels; speakers; fold facts."""
+    root = data.data_root(cfg.data_dir)
+    every = load_audio(root, cfg, np.random.default_rng(cfg.seed), sets.audio_all(root))
+    logits = np.zeros((len(every.y), 10), np.float32)
+    folds = {}
+    for k, s in enumerate(data.FSDD_SPEAKERS):
+        t0 = time.time()
+        val_speaker = data.FSDD_SPEAKERS[(k + 1) % len(data.FSDD_SPEAKERS)]
+        five, test = sets.held_out_speaker(every, s)
+        torch.manual_seed(cfg.seed)
+        model = DigitNet(audio_dims(cfg))
+        rng = np.random.default_rng(cfg.seed)
+        gen = torch.Generator().manual_seed(cfg.seed)
+        five = with_voice_bank(five, cfg, rng, held_out_speakers(cfg, val_speaker))
+        if nested:
+            epochs = train_audio(model, five, cfg, rng, gen, val_speaker)["best_epoch"]
+        else:
+            epochs = FOLD_EPOCHS[s]
+            train_branch(model, "audio", lambda e: audio_epoch(five, rng, cfg.spec_masks), epochs, cfg.audio_lr, cfg, None, gen)
+        model.eval()
+        lg = branch_logits(model, "audio", test.x).numpy()
+        logits[every.speakers == s] = lg
+        folds[s] = {"epochs": int(epochs), "accuracy": round(float((lg.argmax(1) == test.y.numpy()).mean()), 5),
+                    "seconds": round(time.time() - t0, 1)}  # fmt: skip
+        tqdm.write(f"fit_sphinx: fold {s}: {json.dumps(folds[s])}")
+    return logits, every.y.numpy(), every.speakers.astype(str), folds
+
+
+def clip_evidence(root: Path) -> np.ndarray:
+    """(3000, 2, 10) PocketSphinx evidence for every FSDD clip, in data.list_fsdd order (= sets.audio_all's)."""
+    clips = data.list_fsdd(root)
+    return np.stack([sphinx.evidence(A.trim(A.load_audio(c.path)), A.SAMPLE_RATE) for c in tqdm(clips, desc="pocketsphinx")])
+
+
+def log_probs(logits: np.ndarray, temperature: float) -> np.ndarray:
+    z = logits / temperature
+    return z - np.logaddexp.reduce(z, axis=1, keepdims=True)
+
+
+def fit_weights(lp: np.ndarray, ev: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """The (2,) weights minimizing the mean negative log-likelihood of `sphinx.combine(lp, ev, w)` (convex)."""
+    lp_t, ev_t, y_t = torch.from_numpy(lp).double(), torch.from_numpy(ev).double(), torch.from_numpy(y).long()
+    w = torch.zeros(2, dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.LBFGS([w], max_iter=200, line_search_fn="strong_wolfe")
+
+    def loss():
+        opt.zero_grad()
+        z = lp_t + torch.einsum("f,nfk->nk", w, ev_t)
+        v = torch.nn.functional.cross_entropy(z, y_t) + L2 * (w**2).sum()
+        v.backward()
+        return v
+
+    opt.step(loss)
+    return w.detach().numpy().astype(np.float32)
+
+
+def nested_accuracy(lp: np.ndarray, ev: np.ndarray, y: np.ndarray, speakers: np.ndarray) -> dict:
+    """Per speaker: accuracy of the CNN alone, of the expert alone, and combined with weights fitted on the others."""
+    out = {}
+    for s in data.FSDD_SPEAKERS:
+        here = speakers == s
+        w = fit_weights(lp[~here], ev[~here], y[~here])
+        both = sphinx.combine(lp[here], ev[here], w).argmax(1)
+        heard = ev[here, 1].sum(1) < 10
+        out[s] = {
+            "cnn": round(float((lp[here].argmax(1) == y[here]).mean()), 5),
+            "sphinx": round(float(((ev[here, 0].argmax(1) == y[here]) & heard).mean()), 5),
+            "combined": round(float((both == y[here]).mean()), 5),
+            "weights": [round(float(v), 4) for v in w],
+        }
+    for key in ("cnn", "sphinx", "combined"):
+        out[f"mean_{key}"] = round(float(np.mean([out[s][key] for s in data.FSDD_SPEAKERS])), 5)
+    return out
+
+
+def write(path: Path, weights: np.ndarray, digits_sha256: str, temperature: float, report: dict) -> dict:
+    doc = {
+        "format": sphinx.FORMAT,
+        "version": sphinx.VERSION,
+        "weights": [float(v) for v in weights],
+        "features": ["log score relative to the best digit word", "absent from the n-best list"],
+        "digits_sha256": digits_sha256,
+        "audio_temperature": temperature,
+        "pocketsphinx": _version(),
+        "fitted_on": "FSDD, every clip answered by an audio branch that never heard its speaker",
+        "loso": report,
+    }
+    path.write_text(json.dumps(doc, indent=1) + "\n")
+    return doc
+
+
+def _version() -> str:
+    from importlib.metadata import version
+
+    return version("pocketsphinx")
+
+
+def main(argv: list[str] | None = None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--data-dir", default=None)
+    ap.add_argument("--checkpoints", default=None, help="the folder with digits.pt (default checkpoints/)")
+    ap.add_argument("--nested", action="store_true", help="choose each fold's epochs again (12 trainings instead of 6)")
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    folder = Path(args.checkpoints) if args.checkpoints else checkpoint.DEFAULT_DIR
+    model, card = checkpoint.load(folder)
+    temperature = float(model.calibration.log_temp[2].exp())  # MODALITIES order: image, strokes, audio
+    cfg = audio_config(card.get("config", {}), data_dir=args.data_dir, threads=args.threads)
+    t0 = time.time()
+    logits, y, speakers, folds = out_of_fold_logits(cfg, args.nested)
+    ev = clip_evidence(data.data_root(args.data_dir))
+    lp = log_probs(logits, temperature)
+    report = nested_accuracy(lp, ev, y, speakers)
+    report["folds"] = folds
+    report["minutes"] = round((time.time() - t0) / 60, 1)
+    weights = fit_weights(lp, ev, y)
+    doc = write(folder / sphinx.FILE, weights, card["checkpoint"]["sha256"], temperature, report)
+    print(json.dumps({k: doc[k] for k in ("weights", "loso")}, indent=1))
+    return doc
+
+
+if __name__ == "__main__":
+    main()

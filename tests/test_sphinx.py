@@ -1,0 +1,122 @@
+"""The PocketSphinx expert: its evidence, how it is combined with the audio CNN, and how its weights load."""
+
+import json
+import logging
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from core import Recognizer, checkpoint, sphinx
+from core import audio as A
+from tests import samples
+
+needs_sphinx = pytest.mark.skipif(not sphinx.available(), reason="pocketsphinx is not installed (requirements.txt)")
+
+
+def test_evidence_ranks_the_words_the_decoder_considered():
+    ev = sphinx.evidence_from_scores({3: -10.0, 8: -10.5})
+    assert ev.shape == (2, 10)
+    assert ev[0, 3] == 0.0 and ev[0, 8] == pytest.approx(-0.5)
+    assert ev[1, 3] == ev[1, 8] == 0.0 and ev[1].sum() == 8  # the eight others are absent
+    assert (ev[0, [0, 1, 2, 4, 5, 6, 7, 9]] == sphinx.MISSING).all()
+
+
+def test_no_hypothesis_favours_no_digit():
+    ev = sphinx.evidence_from_scores({})
+    lp = np.log(np.full(10, 0.1))
+    assert np.allclose(sphinx.combine(lp, ev, np.array([5.0, -3.0])), lp)
+
+
+def test_combine_is_a_distribution_and_weight_zero_changes_nothing():
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=(4, 10))
+    lp = z - np.logaddexp.reduce(z, axis=1, keepdims=True)
+    ev = np.stack([sphinx.evidence_from_scores({int(k): -float(rng.random()) for k in rng.choice(10, 3)}) for _ in range(4)])
+    assert np.allclose(sphinx.combine(lp, ev, np.zeros(2)), lp, atol=1e-6)
+    both = sphinx.combine(lp, ev, np.array([4.0, -2.0]))
+    assert np.allclose(np.exp(both).sum(1), 1.0, atol=1e-5)
+    # a digit the decoder never named loses ground against one it did
+    k = int(np.flatnonzero(ev[0, 1] == 0)[0])
+    j = int(np.flatnonzero(ev[0, 1] == 1)[0])
+    assert both[0, k] - both[0, j] > lp[0, k] - lp[0, j]
+
+
+@needs_sphinx
+def test_the_decoder_hears_real_recordings():
+    """20 real FSDD test recordings, two of each digit: PocketSphinx alone (it never saw FSDD) gets most."""
+    clips = samples.fsdd()
+    right = sum(sphinx.evidence(A.trim(A.load_audio(c.path)), A.SAMPLE_RATE)[0].argmax() == c.digit for c in clips)
+    assert right >= 11, f"{right}/20"
+
+
+@needs_sphinx
+def test_one_request_does_not_change_the_next():
+    """The decoder is shared by every request: its answer on a clip must not depend on what came before."""
+    clips = samples.fsdd()
+    waves = [A.trim(A.load_audio(c.path)) for c in clips[:6]]
+    first = [sphinx.evidence(w, A.SAMPLE_RATE) for w in waves]
+    again = [sphinx.evidence(w, A.SAMPLE_RATE) for w in reversed(waves)][::-1]
+    assert all(np.array_equal(a, b) for a, b in zip(first, again))
+
+
+@needs_sphinx
+def test_long_speech_gets_no_opinion_and_costs_nothing():
+    w = A.trim(A.load_audio(samples.fsdd()[0].path))
+    long = np.tile(w, int(sphinx.MAX_SECONDS * A.SAMPLE_RATE / len(w)) + 2)
+    assert not sphinx.evidence(long, A.SAMPLE_RATE).any()
+    assert sphinx.evidence(w, A.SAMPLE_RATE).any()
+
+
+def weights_file(folder: Path, **change) -> Path:
+    _, card = checkpoint.load(folder)
+    doc = {"format": sphinx.FORMAT, "version": sphinx.VERSION, "weights": [2.0, -1.0], "digits_sha256": card["checkpoint"]["sha256"]}
+    doc.update(change)
+    (folder / sphinx.FILE).write_text(json.dumps(doc))
+    return folder / sphinx.FILE
+
+
+@pytest.fixture
+def checkpoints_copy(tmp_path) -> Path:
+    for name in ("digits.pt", "digits.json"):
+        shutil.copy(checkpoint.DEFAULT_DIR / name, tmp_path / name)
+    return tmp_path
+
+
+@needs_sphinx
+def test_weights_load_only_for_the_checkpoint_they_were_fitted_for(checkpoints_copy, caplog):
+    weights_file(checkpoints_copy)
+    assert np.allclose(Recognizer.load(checkpoints_copy).expert, [2.0, -1.0])
+    assert Recognizer.load(checkpoints_copy, audio_expert=False).expert is None
+    bad = [
+        {"digits_sha256": "0" * 64},
+        {"weights": [1e9, 0.0]},
+        {"weights": [float("nan"), 0.0]},
+        {"weights": [1.0]},
+        {"format": "something-else"},
+    ]
+    for change in bad:
+        weights_file(checkpoints_copy, **change)
+        with caplog.at_level(logging.WARNING, logger="core.recognizer"):
+            assert Recognizer.load(checkpoints_copy).expert is None, change
+        assert "audio CNN answers alone" in caplog.text
+    (checkpoints_copy / sphinx.FILE).write_text("{not json")
+    assert Recognizer.load(checkpoints_copy).expert is None
+
+
+@needs_sphinx
+def test_the_expert_changes_audio_answers_and_nothing_else(checkpoints_copy):
+    plain = Recognizer.load(checkpoints_copy, audio_expert=False)
+    weights_file(checkpoints_copy, weights=[8.0, -2.0])
+    expert = Recognizer.load(checkpoints_copy)
+    clip = samples.fsdd()[0]
+    img = samples.mnist()[0][0]
+    a, b = plain.predict(audio=clip.path), expert.predict(audio=clip.path)
+    assert np.isclose(b.probs.sum(), 1.0) and not np.allclose(a.probs, b.probs)
+    assert a.is_digit == b.is_digit  # the out-of-distribution check reads the CNN alone
+    assert np.allclose(plain.predict(image=img).probs, expert.predict(image=img).probs)
+    fused_a, fused_b = plain.predict(image=img, audio=clip.path), expert.predict(image=img, audio=clip.path)
+    assert np.isclose(fused_b.probs.sum(), 1.0) and not np.allclose(fused_a.probs, fused_b.probs)
+    batch = expert.predict_batch(audios=[clip.path, None], images=[None, img])
+    assert np.allclose(batch[0].probs, b.probs) and np.allclose(batch[1].probs, plain.predict(image=img).probs)

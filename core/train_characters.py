@@ -46,13 +46,13 @@ NAME = "characters"
 DIMS = ModelDimensions(n_classes=len(CHARACTERS), image_channels=(16, 32, 64))  # 4x cheaper than digits' (32, 64, 128)
 MODALITIES = ("image", "strokes")  # what the characters model serves; audio input is refused
 MNIST_IMAGES = 15000  # MNIST training digits added to the image set (FEMNIST already holds 27k digits)
-IMAGE_EPOCH_ITEMS = 30000  # an image epoch: this many items drawn afresh from the ~107k training images
-STROKE_EPOCH_ITEMS = 15000  # a stroke epoch: this many of the ~59k training trajectories, freshly augmented
-FUSION_ITEMS = 15000  # training trajectories (one augmented copy) the fusion head learns from
+IMAGE_EPOCH_ITEMS = 45000  # an image epoch: this many items drawn afresh from the ~107k training images
+STROKE_EPOCH_ITEMS = 30000  # a stroke epoch: this many of the ~59k training trajectories, freshly augmented
+FUSION_ITEMS = 20000  # training trajectories (one augmented copy) the fusion head learns from
 SURE_ACCURACY = 0.97  # the "sure" threshold: the lowest in calibrate.THRESHOLDS whose sure answers reach this on validation
 FUSION_BATCH = 256
 DEFAULTS = dict(  # core.config.Config fields that differ from the digit model's (the other fields are unused)
-    image_epochs=5, image_lr=3e-3, stroke_epochs=4, stroke_lr=2e-3, fusion_epochs=6, fusion_lr=2e-3, patience=3,
+    image_epochs=12, image_lr=3e-3, stroke_epochs=10, stroke_lr=2e-3, fusion_epochs=6, fusion_lr=2e-3, patience=3,
     stages=("image", "strokes", "fusion", "calibrate"), threads=1,  # one thread: 3x faster than two on a shared machine
 )  # fmt: skip
 

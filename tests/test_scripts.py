@@ -43,5 +43,15 @@ def test_train_core_runs_one_part_alone():
     everything = dry_train("--limit", "10").stdout
     for step in ("-m core.train --limit 10", "-m core.train_reader", "benchmark_reader.py", "-m core.evaluate"):
         assert step in everything
+    for step in ("-m core.train --model characters", "benchmark_characters.py"):
+        assert step in everything
     r = dry_train("--only", "letters")
-    assert r.returncode == 2 and "digits, audio or reader" in r.stderr
+    assert r.returncode == 2 and "digits, audio, reader or characters" in r.stderr
+
+
+def test_train_core_trains_the_characters_model_alone():
+    for flags in (("--only", "characters"), ("--model", "characters"), ("--model=characters",)):
+        lines = dry_train(*flags, "--data-dir", "/d", "--limit", "10").stdout.splitlines()[1:]
+        assert len(lines) == 1 and lines[0].endswith("-m core.train --model characters --data-dir /d"), lines
+    digits = dry_train("--model", "digits", "--limit", "10").stdout.splitlines()[1:]
+    assert len(digits) == 1 and digits[0].endswith("-m core.train --limit 10")

@@ -38,6 +38,7 @@ CARD_SCHEMA: dict[str, type | tuple[type, ...]] = {
 }
 WEIGHTS_NAME = "digits.pt"
 CARD_NAME = "digits.json"
+MODELS = ("digits", "characters")  # checkpoints/{name}.pt and {name}.json: the 10-digit and the 62-character model
 DEFAULT_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
 
 
@@ -64,15 +65,24 @@ def card_text(card: dict) -> str:
     return json.dumps({k: v for k, v in card.items() if k != "checkpoint"}, indent=2, sort_keys=True, allow_nan=False)
 
 
-def save(model: DigitNet, directory: Path, card: dict) -> dict:
-    """Write digits.pt and digits.json into `directory`; returns the card as written.
+def file_names(name: str = "digits") -> tuple[str, str]:
+    """A model's name -> (weights file, card file) names; an unknown name lists the known ones."""
+    if name not in MODELS:
+        raise DataError(f"unknown model {name!r}; expected one of {', '.join(map(repr, MODELS))}")
+    return f"{name}.pt", f"{name}.json"
 
-    The card's content is stored inside digits.pt too, so the sha256 in digits.json covers it:
-    an edited metric or commit in digits.json no longer matches and is refused at load.
+
+def save(model: DigitNet, directory: Path, card: dict, name: str = "digits") -> dict:
+    """Write {name}.pt and {name}.json (digits.pt and digits.json by default) into `directory`; returns the
+    card as written.
+
+    The card's content is stored inside the .pt file too, so the sha256 in the .json covers it:
+    an edited metric or commit in the card no longer matches and is refused at load.
     """
     directory.mkdir(parents=True, exist_ok=True)
     blob = {"dims": model.dims.to_dict(), "preprocessing": preprocessing_settings()}
-    return write_checked(model, blob, directory / WEIGHTS_NAME, directory / CARD_NAME, card)
+    weights, card_name = file_names(name)
+    return write_checked(model, blob, directory / weights, directory / card_name, card)
 
 
 def write_checked(model: torch.nn.Module, blob: dict, weights: Path, card_path: Path, card: dict) -> dict:
@@ -203,12 +213,13 @@ def check_preprocessing(blob: dict, expected: dict, weights: Path, remedy: str) 
         )
 
 
-def load(directory: str | Path | None = None) -> tuple[DigitNet, dict]:
-    """checkpoints/ (or another directory, or a path to digits.pt) -> (model in eval mode, card)."""
+def load(directory: str | Path | None = None, name: str = "digits") -> tuple[DigitNet, dict]:
+    """checkpoints/ (or another directory, or a path to a file in it) -> (model `name` in eval mode, card).
+    name: "digits" (digits.pt) or "characters" (characters.pt)."""
     path = Path(directory) if directory else DEFAULT_DIR
     if path.is_file():
         path = path.parent
-    weights, card_path = path / WEIGHTS_NAME, path / CARD_NAME
+    weights, card_path = (path / n for n in file_names(name))
     blob, card = read_checked(weights, card_path)
     version = blob["format_version"]
     check_preprocessing(blob, preprocessing_settings(), weights, "retrain or use the matching code version")

@@ -6,6 +6,8 @@ p = r.predict(image=Path("seven.png"), strokes=[[(10, 20), (30, 40)]], audio=Pat
 p.label, p.confidence, p.probs, p.by_modality
 me = r.adapt(audios=[Path("3_a.wav"), ...], labels=[3, ...])   # teach mode (core/adapt.py): a new recognizer
 me.save_profile("me.pt"); Recognizer.load(profile="me.pt")
+c = Recognizer.load(model="characters")                # 62 classes (digits, A-Z, a-z): images and pen strokes
+c.predict(strokes=..., classes="letters").text        # "A": a view of the classes (core/classes.py)
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import torch
 
 from core import audio as A
 from core import checkpoint, line_finder, line_model, reading, sphinx
+from core import classes as C
 from core import image as I
 from core import profile as profiles
 from core import strokes as S
@@ -32,13 +35,18 @@ MAX_BATCH = 10_000  # items per predict_batch call: bounds one call's memory (10
 
 @dataclass
 class Prediction:
-    label: int  # 0-9
+    label: int  # the answer's index in the recognizer's classes (0-9 for the digits model)
     confidence: float  # probability that the input is the digit `label`: calibrated, times `is_digit`
-    probs: np.ndarray  # (10,) calibrated probabilities of each digit, given that it is a digit; sum to 1
-    by_modality: dict[str, np.ndarray]  # each given modality's own calibrated (10,) probabilities
+    probs: np.ndarray  # (10,) calibrated probabilities of each digit, given that it is a digit; sum to 1 (a view: see `names`)
+    by_modality: dict[str, np.ndarray]  # each given modality's own calibrated probabilities, same view
     seen: dict[str, np.ndarray] = field(default_factory=dict, repr=False)  # what each branch saw
     sure: bool = True  # confidence >= the recognizer's threshold
     is_digit: float = 1.0  # how much every input looks like a digit of its modality at all (out-of-distribution check)
+    text: str = ""  # the answer's class name: "7", "A", "g" (for the digits model str(label))
+    names: list[str] = field(default_factory=list, repr=False)  # class names of `probs`' entries (the view asked for)
+
+    def __post_init__(self):
+        self.text = self.text or str(self.label)  # made by hand (tests) or by the digits model: the digit itself
 
     def top(self, k: int = 3) -> list[tuple[int, float]]:
         order = np.argsort(-self.probs)[:k]
@@ -188,6 +196,11 @@ class Recognizer:
         self.profile = profile
         self.reader = None if reader is None else reader.eval()  # the line reader; None: `read` segments components
         self.expert = expert  # (2,) PocketSphinx evidence weights (core/sphinx.py); None: the audio CNN alone
+        n = self.model.dims.n_classes
+        default = C.DIGITS if n == len(C.DIGITS) else C.CHARACTERS if n == len(C.CHARACTERS) else [str(i) for i in range(n)]
+        self.classes: list[str] = list(card.get("classes", default)) if isinstance(card, dict) else default
+        self.modalities: tuple[str, ...] = tuple(card.get("modalities", MODALITIES)) if isinstance(card, dict) else MODALITIES
+        self.model_name = "digits" if self.classes == C.DIGITS else "characters"
 
     @classmethod
     def load(
@@ -197,6 +210,7 @@ class Recognizer:
         profile: str | Path | None = None,
         reader: str | Path | None = None,
         audio_expert: bool = True,
+        model: str = "digits",
     ) -> Recognizer:
         """checkpoints/ by default; or a directory or digits.pt path. Verifies sha256, the model card and
         the version. `threshold`: answers below this confidence are "not sure" (default: the one chosen
@@ -204,8 +218,15 @@ class Recognizer:
         `save_profile` (or `python -m core.adapt`) for this checkpoint. `reader`: the line reader's
         weights (default: reader.pt beside digits.pt where it exists; without one, `read` falls back to
         the component reader). `audio_expert`: weigh PocketSphinx's reading of speech in (sphinx.json beside
-        digits.pt, fitted for it by `python -m core.fit_sphinx`; skipped where either is missing)."""
-        model, card = checkpoint.load(path)
+        digits.pt, fitted for it by `python -m core.fit_sphinx`; skipped where either is missing).
+        `model`: "digits" (digits.pt, the default) or "characters" (characters.pt: 62 classes, images and
+        strokes; no profiles, no line reader, no speech)."""
+        name = model
+        model, card = checkpoint.load(path, name=name)
+        if name != "digits":
+            if profile is not None or reader is not None:
+                raise InputError(f"profiles and the line reader are for the digits model, not {name!r}")
+            return cls(model, card, threshold)
         folder = Path(path) if path else checkpoint.DEFAULT_DIR
         folder = folder.parent if folder.is_file() else folder
         if reader is None:
@@ -239,6 +260,7 @@ class Recognizer:
         adds to what it learned. See core/adapt.py for what is fitted and why."""
         from core import adapt
 
+        self.digits_only("teach mode (adapt)")
         return adapt.adapt(self, images=images, strokes=strokes, audios=audios, labels=labels, sample_rate=sample_rate)
 
     def save_profile(self, path: str | Path) -> int:
@@ -249,37 +271,66 @@ class Recognizer:
 
     def load_profile(self, path: str | Path) -> Recognizer:
         """A new recognizer with the profile in `path`, which must have been made for this checkpoint."""
+        self.digits_only("profiles")
         sha = self.base_sha256
         if sha is None:
             raise DataError("this recognizer's checkpoint has no sha256 in its card, so no profile can be tied to it")
         d = self.model.dims
         return self.with_profile(profiles.load(path, sha, d.embed, d.n_classes))
 
-    def predict(self, image=None, strokes=None, audio=None, sample_rate: int | None = None) -> Prediction:
+    def digits_only(self, what: str) -> None:
+        """Teach mode, profiles and photos of numbers exist for the digits model only: say so plainly."""
+        if self.model_name != "digits":
+            raise InputError(f"{what} is for the digits model; this is the {self.model_name} model (Recognizer.load())")
+
+    def predict(
+        self, image=None, strokes=None, audio=None, sample_rate: int | None = None, classes: str | None = None
+    ) -> Prediction:
         """Any non-empty subset of image (array, PIL image or pathlib.Path), strokes (list of strokes in
         canvas pixels, y down, or their JSON text) and audio (1-D array with `sample_rate`, or a
-        pathlib.Path) -> Prediction. A plain str is never opened as a file."""
+        pathlib.Path) -> Prediction. A plain str is never opened as a file. `classes`: the view answered
+        (core/classes.py): None (all of `self.classes`), "digits", "letters" (26, case merged, upper case
+        names), "upper", "lower"; probabilities are the model's, not renormalized within the view."""
         return self.predict_batch(
             images=None if image is None else [image],
             strokes=None if strokes is None else [strokes],
             audios=None if audio is None else [audio],
             sample_rate=sample_rate,
+            classes=classes,
         )[0]
 
-    def predict_batch(self, images=None, strokes=None, audios=None, sample_rate: int | None = None) -> list[Prediction]:
+    def predict_batch(
+        self, images=None, strokes=None, audios=None, sample_rate: int | None = None, classes: str | None = None
+    ) -> list[Prediction]:
         """Lists of equal length; an item may be None where that modality is missing for it.
-        Every item needs at least one input."""
+        Every item needs at least one input. `classes`: as for `predict`."""
+        self.check_request(audios is not None, classes)
         waves: dict[int, np.ndarray] | None = {} if self.expert is not None and audios is not None else None
         seen, n = preprocess_batch(images, strokes, audios, sample_rate, MAX_BATCH, "predict_batch", waves=waves)
         evidence = {k: sphinx.evidence(w, A.SAMPLE_RATE) for k, w in (waves or {}).items()}
-        return self.answer(seen, encode(self.model, seen, n), n, evidence)
+        return self.answer(seen, encode(self.model, seen, n), n, classes, evidence)
+
+    def check_request(self, audio: bool, classes: str | None) -> None:
+        """Refuse, before any input is read, a view this model lacks and audio for a model without speech."""
+        if audio and "audio" not in self.modalities:
+            raise InputError(
+                f"the {self.model_name} model reads images and pen strokes, not speech (spoken letters are not in "
+                "scope); give image= or strokes=, or use Recognizer.load() (digits) for audio"
+            )
+        C.view(np.zeros(len(self.classes)), self.classes, classes)  # an unknown or missing view raises InputError
 
     def answer(
-        self, seen: dict[str, list], parts: dict, n: int, evidence: dict[int, np.ndarray] | None = None
+        self,
+        seen: dict[str, list],
+        parts: dict,
+        n: int,
+        classes: str | None = None,
+        evidence: dict[int, np.ndarray] | None = None,
     ) -> list[Prediction]:
         """Preprocessed items (`preprocess_batch`) and their branch outputs (`encode`) -> Predictions:
         the PocketSphinx expert's evidence ({item: (2, 10)}, core/sphinx.py) and the profile's corrections
-        added to the branch logits, the out-of-distribution check, fusion and calibration."""
+        added to the branch logits, the out-of-distribution check, fusion and calibration, then the view
+        `classes` (core/classes.view: not renormalized, so confidence stays calibrated)."""
         cal = self.model.calibration
         temps = cal.log_temp.exp()
         is_digit, adapted = torch.ones(n), {}
@@ -307,17 +358,22 @@ class Recognizer:
                 t = float(cal.log_temp_fused[cal.subset_index(mask[k] > 0)].exp())
                 probs = torch.softmax(fused[k] / t, dim=0).numpy().astype(np.float64)
             probs /= probs.sum()
-            label = int(probs.argmax())
-            confidence = float(probs[label] * is_digit[k])
+            names, probs = C.view(probs, self.classes, classes)
+            best = int(probs.argmax())
+            confidence = float(probs[best] * is_digit[k])
             out.append(
                 Prediction(
-                    label=label,
+                    label=self.classes.index(names[best]),
                     confidence=confidence,
                     probs=probs,
-                    by_modality={MODALITIES[i]: single[i][k].astype(np.float64) for i in present},
+                    by_modality={
+                        MODALITIES[i]: C.view(single[i][k].astype(np.float64), self.classes, classes)[1] for i in present
+                    },
                     seen={m: seen[m][k] for m in seen if seen[m][k] is not None},
                     sure=confidence >= self.threshold,
                     is_digit=float(is_digit[k]),
+                    text=names[best],
+                    names=names,
                 )
             )
         return out
@@ -344,6 +400,7 @@ class Recognizer:
         `.lines` (each line's text, confidence and box). Read by the line reader where one is loaded
         (`read_lines`), else by the component reader (core/reading.py). A picture that decodes never
         raises: no digits gives an empty Reading."""
+        self.digits_only("reading photos of numbers")
         try:
             rgb = I.load_rgb(image)
         except InputError:

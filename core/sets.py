@@ -142,11 +142,14 @@ def femnist_test(root: Path, limit: int, verify: bool, rng: np.random.Generator)
 # ---------------------------------------------------------------- strokes (pendigits, UNIPEN)
 
 
-def unipen_split(u: data.Unipen, split: str, limit: int, rng: np.random.Generator) -> tuple[list, np.ndarray, np.ndarray]:
-    """One UNIPEN donor split -> (strokes per character (y up, tablet units), stroke inputs, labels). Digits
-    (data.load_unipen) and letters (data.load_unipen_letters) split by the same donors (data.UNIPEN_*_SOURCES).
+def unipen_split(
+    u: data.Unipen, split: str, limit: int, rng: np.random.Generator, by_writer: bool = False
+) -> tuple[list, np.ndarray, np.ndarray]:
+    """One UNIPEN split -> (strokes per character (y up, tablet units), stroke inputs, labels). The digit model
+    splits by donor institution (data.UNIPEN_*_SOURCES); `by_writer` splits by writer id (`segfile`) with
+    `writer_split`'s buckets, as the characters model does (17 donors are too few buckets for a fair test).
     A few samples are one repeated point or only taps: nothing to learn from, they are skipped."""
-    idx = u.split_indices(split)
+    idx = writer_split(u.segfile, split) if by_writer else u.split_indices(split)
     idx = idx[subsample(len(idx), limit, rng)]
     parts, feats, labels = [], [], []
     for i in progress(idx, f"unipen {split}"):

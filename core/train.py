@@ -332,6 +332,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         description="Train the multimodal digit recognizer.", formatter_class=argparse.ArgumentDefaultsHelpFormatter
     )
+    p.add_argument("--model", choices=checkpoint.MODELS, default="digits",
+                   help="characters: the 62-class model instead (its flags: python -m core.train_characters --help)")  # fmt: skip
     p.add_argument("--data-dir", default=None, help="data root (default: $DIGITS_DATA or ./data)")
     p.add_argument("--out", default=d.out, help="checkpoint directory")
     p.add_argument("--stages", default=",".join(d.stages), help=f"comma-separated subset of {','.join(STAGES)}")
@@ -369,8 +371,16 @@ def comma_list(kind):
 
 
 def cli() -> None:
-    args = get_args_parser().parse_args()
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--model", choices=checkpoint.MODELS, default="digits")
+    known, rest = pre.parse_known_args()
+    if known.model == "characters":  # the 62-class model has its own recipe and flags (core/train_characters.py)
+        from core import train_characters
+
+        return train_characters.cli(rest)
+    args = get_args_parser().parse_args(rest)
     kw = vars(args)
+    kw.pop("model")
     stages = tuple(s for s in kw.pop("stages").split(",") if s)
     bad = set(stages) - set(STAGES)
     if bad:

@@ -17,9 +17,9 @@ def big(p: Prediction | None) -> str:
     if p is None:
         return "<div class='big-digit'>·</div><div class='big-conf'>&nbsp;</div>"
     if not p.sure:
-        guess = f"not sure — best guess {p.label} ({100 * p.confidence:.0f}%)"
-        return f"<div class='big-digit not-sure'>{p.label}</div><div class='big-conf'>{guess}</div>"
-    return f"<div class='big-digit'>{p.label}</div><div class='big-conf'>{100 * p.confidence:.1f}% sure</div>"
+        guess = f"not sure — best guess {p.text} ({100 * p.confidence:.0f}%)"
+        return f"<div class='big-digit not-sure'>{p.text}</div><div class='big-conf'>{guess}</div>"
+    return f"<div class='big-digit'>{p.text}</div><div class='big-conf'>{100 * p.confidence:.1f}% sure</div>"
 
 
 def as_json(p: Prediction) -> dict:

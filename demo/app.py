@@ -2,6 +2,9 @@
 
     python -m demo.app [--host 127.0.0.1] [--port 7860] [--share] [--checkpoints DIR] [--threshold P]
 
+The Draw tab reads digits, letters, or both (a switch beside the canvas: the characters model,
+checkpoints/characters.pt, where it exists); every other tab reads digits.
+
 The model is loaded once; callbacks only call `core` and turn its answers into pictures.
 Named API endpoints (see README): /predict_image, /predict_strokes, /predict_speech,
 /predict_multimodal, /read_photo. The tabs read with the browser tab's own profile when its user
@@ -48,6 +51,8 @@ log = logging.getLogger("demo")
 REPO = Path(__file__).resolve().parent.parent
 DOCS = REPO / "docs"
 HINT_EMPTY = "✏️ Draw a digit on the canvas — it is read each time you lift the pen."
+READ_AS = {"digits": "digits", "letters": "letters", "digits and letters": None}  # the Draw tab's switch -> classes view
+NO_CHARACTERS = "letters need the characters model (checkpoints/characters.pt; scripts/train_core.sh --only characters)"
 HINT_AUDIO = "🎙️ Record or upload one spoken digit (zero to nine)."
 # Every 5 minutes, delete uploads and results older than 15 minutes: strangers' files do not
 # linger on the server (and all of them go when it stops).
@@ -96,25 +101,35 @@ class App:
     """Callbacks bound to one loaded Recognizer (its `threshold` decides what is "sure"). The tabs'
     callbacks take the session's Teaching (None: not taught) and read with its profile."""
 
-    def __init__(self, recognizer: Recognizer):
+    def __init__(self, recognizer: Recognizer, characters: Recognizer | None = None):
         self.r = recognizer
+        self.characters = characters  # the 62-class model for the Draw tab's letters (None: digits only)
         self.teacher = Teacher(recognizer)
 
     # ------------------------------------------------------------------ Draw
-    def draw(self, value: str, teaching: Teaching | None = None):
-        """Canvas JSON -> big digit, fused bars, image bars, stroke bars, 28x28 view, 8-point view, message."""
+    def draw(self, value: str, teaching: Teaching | None = None, read_as: str = "digits"):
+        """Canvas JSON -> big answer, fused bars, image bars, stroke bars, 28x28 view, 8-point view, message.
+        `read_as` (the switch): "digits" (the digits model, with the session's profile), "letters" or
+        "digits and letters" (the characters model, answering within that view)."""
         empty = (big(None), None, None, None, None, None)
         try:
             strokes, image = parse_canvas(value)
             if not strokes:
                 return (*empty, HINT_EMPTY)
-            p = self.teacher.active(teaching).predict(image=image, strokes=strokes)
+            if read_as not in READ_AS:
+                raise InputError(f"read as {read_as!r}; expected one of {', '.join(READ_AS)}")
+            if read_as == "digits":
+                p = self.teacher.active(teaching).predict(image=image, strokes=strokes)
+            elif self.characters is None:
+                raise InputError(NO_CHARACTERS)
+            else:
+                p = self.characters.predict(image=image, strokes=strokes, classes=READ_AS[read_as])
             points, _ = S.unpack(p.seen["strokes"])
             return (
                 big(p),
-                render.probs_dict(p.probs),
-                render.probs_dict(p.by_modality["image"]),
-                render.probs_dict(p.by_modality["strokes"]),
+                render.probs_dict(p.probs, p.names),
+                render.probs_dict(p.by_modality["image"], p.names),
+                render.probs_dict(p.by_modality["strokes"], p.names),
                 render.mnist_view(p.seen["image"]),
                 render.trajectory_view(points),
                 "",
@@ -220,8 +235,8 @@ class App:
 # ---------------------------------------------------------------- the page, and serving it
 
 
-def build_app(recognizer: Recognizer) -> gr.Blocks:
-    app = App(recognizer)
+def build_app(recognizer: Recognizer, characters: Recognizer | None = None) -> gr.Blocks:
+    app = App(recognizer, characters)
     with gr.Blocks(title="digits — multimodal digit recognizer", delete_cache=DELETE_CACHE) as demo:
         gr.Markdown("# digits\nRead a digit from your handwriting, your pen strokes or your voice — alone or together.")
         # this browser tab's Teaching (demo/teach.py): never shared between sessions; at most ~1 MB, dropped when idle
@@ -231,6 +246,7 @@ def build_app(recognizer: Recognizer) -> gr.Blocks:
                 with gr.Row():
                     with gr.Column(scale=3):
                         canvas = StrokeCanvas(elem_id="draw-canvas")
+                        read_as = gr.Radio(list(READ_AS), value="digits", label="read as", elem_id="draw-read-as")
                         draw_msg = gr.Markdown(HINT_EMPTY, elem_classes=["msg"], elem_id="draw-msg")
                     with gr.Column(scale=2):
                         draw_big = gr.HTML(big(None), elem_id="draw-result")
@@ -240,13 +256,11 @@ def build_app(recognizer: Recognizer) -> gr.Blocks:
                     draw_str = gr.Label(num_top_classes=3, label="stroke branch alone")
                     draw_28 = gr.Image(label="what the CNN saw (28x28)", interactive=False, height=180)
                     draw_8 = gr.Image(label="what the stroke model saw (8 points)", interactive=False, height=180)
-                canvas.change(
-                    app.draw,
-                    [canvas, teaching],
-                    [draw_big, draw_fused, draw_img, draw_str, draw_28, draw_8, draw_msg],
-                    api_visibility="private",
-                    trigger_mode="always_last",
-                )
+                draw_outs = [draw_big, draw_fused, draw_img, draw_str, draw_28, draw_8, draw_msg]
+                for trigger in (canvas.change, read_as.change):  # the switch reads the drawing again
+                    trigger(
+                        app.draw, [canvas, teaching, read_as], draw_outs, api_visibility="private", trigger_mode="always_last"
+                    )
             with gr.Tab("Speak", id="speak"):
                 with gr.Row():
                     with gr.Column():
@@ -328,6 +342,13 @@ def warm_up(recognizer: Recognizer) -> None:
     )
 
 
+def load_characters(checkpoints: str | None) -> Recognizer | None:
+    """The characters model for the Draw tab's letters, where its checkpoint exists (else the switch says it is missing)."""
+    folder = Path(checkpoints) if checkpoints else REPO / "checkpoints"
+    folder = folder.parent if folder.is_file() else folder
+    return Recognizer.load(folder, model="characters") if (folder / "characters.pt").is_file() else None
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(prog="python -m demo.app", description="Open the digits web app.")
     ap.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
@@ -346,10 +367,11 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO)
     try:
         recognizer = Recognizer.load(args.checkpoints, threshold=args.threshold)
+        characters = load_characters(args.checkpoints)
     except DataError as e:
         raise SystemExit(f"error: {e}") from None
     warm_up(recognizer)
-    build_app(recognizer).queue(default_concurrency_limit=4).launch(
+    build_app(recognizer, characters).queue(default_concurrency_limit=4).launch(
         server_name=args.host,
         server_port=args.port,
         share=args.share,

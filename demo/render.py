@@ -15,9 +15,9 @@ LOW_COLOR = (230, 140, 0)  # orange: digits the recognizer is not sure of (`Digi
 TEXT_COLOR = (20, 20, 20)
 
 
-def probs_dict(probs: np.ndarray) -> dict[str, float]:
-    """(10,) probabilities -> {"0": p0, ...} for gr.Label."""
-    return {str(i): float(p) for i, p in enumerate(probs)}
+def probs_dict(probs: np.ndarray, names: list[str] | None = None) -> dict[str, float]:
+    """(10,) probabilities -> {"0": p0, ...} for gr.Label; `names`: the classes' names (a Prediction's `names`)."""
+    return {str(i) if names is None else names[i]: float(p) for i, p in enumerate(probs)}
 
 
 def mnist_view(image28: np.ndarray, scale: int = 6) -> np.ndarray:

@@ -7,11 +7,14 @@
 #           -> sphinx.json; after digits and audio, whose digits.pt it is tied to
 #   reader  the line reader for photos of numbers -> reader.pt + reader.json
 #           (python -m core.train_reader; a 25-minute budget)
+#   characters  the 62-class model (digits, A-Z, a-z: image and stroke branches, their fusion) -> characters.pt +
+#           characters.json (python -m core.train --model characters; a 30-minute budget)
 # then the benchmark tables and the evaluation report (reports/, git-ignored; about 20 minutes).
 #
 #   scripts/train_core.sh                        # everything; data from $DIGITS_DATA, else ../shared/data, else ./data
-#   scripts/train_core.sh --only reader          # one part: digits | audio | sphinx | reader (audio: the audio
-#                                                #   branch, then the fusion head, calibration and sphinx weights)
+#   scripts/train_core.sh --only reader          # one part: digits | audio | sphinx | reader | characters (audio:
+#                                                #   the audio branch, then the fusion head, calibration and sphinx weights)
+#   scripts/train_core.sh --model characters     # the same as --only characters (--model digits: --only digits)
 #   scripts/train_core.sh --data-dir DIR ...     # other flags go to `python -m core.train` (digits, audio)
 #   scripts/train_core.sh --nproc 2 ...          # the digit model under torchrun: 2 processes here (core/distributed.py)
 #   scripts/train_core.sh --nproc 4 --nnodes 2 --rdzv-endpoint HOST:PORT ...   # on each of 2 machines
@@ -27,18 +30,18 @@ run() { if [ -n "${DRY_RUN:-}" ]; then echo "$*"; else "$@"; fi; }
 ONLY=all NPROC="" NNODES="" ENDPOINT="" TRAIN=()
 while [ $# -gt 0 ]; do
   case "$1" in
-    --only|--nproc|--nnodes|--rdzv-endpoint)
+    --only|--model|--nproc|--nnodes|--rdzv-endpoint)
       [ $# -ge 2 ] || { echo "$1 needs a value" >&2; exit 2; }
-      case "$1" in --only) ONLY=$2 ;; --nproc) NPROC=$2 ;; --nnodes) NNODES=$2 ;; --rdzv-endpoint) ENDPOINT=$2 ;; esac
+      case "$1" in --only|--model) ONLY=$2 ;; --nproc) NPROC=$2 ;; --nnodes) NNODES=$2 ;; --rdzv-endpoint) ENDPOINT=$2 ;; esac
       shift 2 ;;
-    --only=*) ONLY=${1#*=}; shift ;;
+    --only=*|--model=*) ONLY=${1#*=}; shift ;;
     --nproc=*) NPROC=${1#*=}; shift ;;
     --nnodes=*) NNODES=${1#*=}; shift ;;
     --rdzv-endpoint=*) ENDPOINT=${1#*=}; shift ;;
     *) TRAIN+=("$1"); shift ;;
   esac
 done
-case "$ONLY" in all|digits|audio|sphinx|reader) ;; *) echo "--only: unknown part '$ONLY' (digits, audio, sphinx or reader)" >&2; exit 2 ;; esac
+case "$ONLY" in all|digits|audio|sphinx|reader|characters) ;; *) echo "--only: unknown part '$ONLY' (digits, audio, sphinx, reader or characters)" >&2; exit 2 ;; esac
 if [ -z "$NPROC" ] && [ -n "$NNODES$ENDPOINT" ]; then
   echo "--nnodes and --rdzv-endpoint need --nproc (processes per machine)" >&2; exit 2
 fi
@@ -76,9 +79,12 @@ if [ "$ONLY" = audio ]; then train_digits --stages audio,fusion,calibrate ${TRAI
 case "$ONLY" in all|digits|audio|sphinx) run "$PY" -m core.fit_sphinx ${READER[@]+"${READER[@]}"} ;; esac
 # 2. the line reader: CTC on synthetic lines written by training writers, chosen on held-out writers
 if [ "$ONLY" = all ] || [ "$ONLY" = reader ]; then run "$PY" -m core.train_reader ${READER[@]+"${READER[@]}"}; fi
+# 3. the characters model: FEMNIST, MNIST and UNIPEN letters and digits; epochs chosen on validation writers (one process)
+if [ "$ONLY" = all ] || [ "$ONLY" = characters ]; then run "$PY" -m core.train --model characters ${READER[@]+"${READER[@]}"}; fi
 [ "$ONLY" = all ] || exit 0
-# 3. the benchmark tables for README (test sets, canvas drawings, latency, size; photos of numbers and peers)
+# 4. the benchmark tables for README (test sets, canvas drawings, latency, size; photos of numbers and peers)
 run "$PY" scripts/benchmark_core.py --out reports/benchmark_core.md
 run "$PY" scripts/benchmark_reader.py --out reports/benchmark_reader.md
-# 4. the evaluation report: metrics, ablations, fusion methods, drawings, calibration, t-SNE, peers (reports/README.md)
+run "$PY" scripts/benchmark_characters.py --out reports/benchmark_characters.md
+# 5. the evaluation report: metrics, ablations, fusion methods, drawings, calibration, t-SNE, peers (reports/README.md)
 run "$PY" -m core.evaluate --out reports

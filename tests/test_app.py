@@ -16,9 +16,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core import Recognizer, data, synth
+from core import Recognizer, data, sets, synth
+from core import strokes as S
+from core.classes import CHARACTERS
 from core.strokes import pendigits_to_strokes
 from tests import browser, samples
+from tests.conftest import need
 
 SHOTS = browser.REPO / ("docs" if os.environ.get("DIGITS_UPDATE_DOCS") == "1" else "reports") / "screenshots"
 
@@ -87,6 +90,31 @@ def test_undo_and_clear(page):
     page.click("#draw-canvas .undo")
     page.wait_for_function(f"({browser.RESULT_JS.format(sel='#draw-result')}) === '1'", timeout=10_000)
     browser.clear(page, "#draw-canvas", "#draw-result")
+
+
+def test_draw_tab_switch_reads_letters(chrome, app_url):
+    """The switch beside the canvas: "letters" answers a letter (the characters model, letters view), "digits and
+    letters" any of the 62 classes, "digits" a digit again; each switch re-reads the drawing on the canvas."""
+    root = need("unipen_letters")
+    u = data.load_unipen_letters(root)
+    idx = np.random.default_rng(4).choice(sets.writer_split(u.segfile, "test"), 5, replace=False)
+    with fresh_page(chrome, app_url) as p:
+        p.locator("#draw-read-as").get_by_text("letters", exact=True).click()
+        right = 0
+        for i in idx:
+            browser.draw(p, "#draw-canvas", [q.tolist() for q in sets.to_canvas(S.unipen_strokes(u.sample(i)))])
+            shown = browser.wait_result(p, "#draw-result")
+            assert shown in CHARACTERS[10:36], shown
+            right += shown == CHARACTERS[u.labels[i]].upper()
+            if i == idx[-1]:
+                shot(p, "draw_letters")
+                p.locator("#draw-read-as").get_by_text("digits", exact=True).click()
+                p.wait_for_function(f"'0123456789'.includes({browser.RESULT_JS.format(sel='#draw-result')})", timeout=15_000)
+                p.locator("#draw-read-as").get_by_text("digits and letters", exact=True).click()
+                p.wait_for_timeout(1500)
+                assert browser.result(p, "#draw-result") in CHARACTERS
+            browser.clear(p, "#draw-canvas", "#draw-result")
+        assert right >= 3, f"{right}/5 letters of test writers read right"
 
 
 def test_empty_canvas_shows_a_hint_not_an_error(page):

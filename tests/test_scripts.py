@@ -44,8 +44,17 @@ def test_train_core_runs_one_part_alone():
     sphinx = dry_train("--only", "sphinx").stdout.splitlines()[1:]
     assert len(sphinx) == 1 and sphinx[0].endswith("-m core.fit_sphinx")
     everything = dry_train("--limit", "10").stdout.splitlines()
-    steps = ("-m core.train --limit 10", "-m core.fit_sphinx", "-m core.train_reader", "benchmark_reader.py", "-m core.evaluate")
+    steps = ("-m core.train --limit 10", "-m core.fit_sphinx", "-m core.train_reader", "-m core.train --model characters",
+             "benchmark_reader.py", "benchmark_characters.py", "-m core.evaluate")  # fmt: skip
     at = [next(i for i, line in enumerate(everything) if step in line) for step in steps]
     assert at == sorted(at)
     r = dry_train("--only", "letters")
-    assert r.returncode == 2 and "digits, audio, sphinx or reader" in r.stderr
+    assert r.returncode == 2 and "digits, audio, sphinx, reader or characters" in r.stderr
+
+
+def test_train_core_trains_the_characters_model_alone():
+    for flags in (("--only", "characters"), ("--model", "characters"), ("--model=characters",)):
+        lines = dry_train(*flags, "--data-dir", "/d", "--limit", "10").stdout.splitlines()[1:]
+        assert len(lines) == 1 and lines[0].endswith("-m core.train --model characters --data-dir /d"), lines
+    digits = dry_train("--model", "digits", "--limit", "10").stdout.splitlines()[1:]
+    assert len(digits) == 2 and digits[0].endswith("-m core.train --limit 10") and digits[1].endswith("-m core.fit_sphinx")

@@ -71,7 +71,12 @@ def test_long_speech_gets_no_opinion_and_costs_nothing():
 
 def weights_file(folder: Path, **change) -> Path:
     _, card = checkpoint.load(folder)
-    doc = {"format": sphinx.FORMAT, "version": sphinx.VERSION, "weights": [2.0, -1.0], "digits_sha256": card["checkpoint"]["sha256"]}
+    doc = {
+        "format": sphinx.FORMAT,
+        "version": sphinx.VERSION,
+        "weights": [2.0, -1.0],
+        "digits_sha256": card["checkpoint"]["sha256"],
+    }
     doc.update(change)
     (folder / sphinx.FILE).write_text(json.dumps(doc))
     return folder / sphinx.FILE

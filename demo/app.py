@@ -107,9 +107,10 @@ class App:
 
     # ------------------------------------------------------------------ Draw
     def draw(self, value: str, teaching: Teaching | None = None):
-        """Canvas JSON -> big digit, fused bars, image bars, stroke bars, 28x28 view, 8-point view, message.
-        Strokes that make several digits (core/stroke_groups.py) are read as a number (`draw_number`)."""
-        empty = (big(None), None, None, None, None, None)
+        """Canvas JSON -> big digit, fused bars, image bars, stroke bars, 28x28 view, 8-point view, whether the
+        row of bars shows, message. Strokes that make several digits (core/stroke_groups.py) are read as a
+        number (`draw_number`)."""
+        empty = (big(None), None, None, None, None, None, gr.update(visible=True))
         try:
             strokes, image = parse_canvas(value)
             if not strokes:
@@ -126,6 +127,7 @@ class App:
                 render.probs_dict(p.by_modality["strokes"]),
                 render.mnist_view(p.seen["image"]),
                 render.trajectory_view(points),
+                gr.update(visible=True),
                 "",
             )
         except Exception as e:  # noqa: BLE001 - the page must show a message, never a traceback
@@ -134,12 +136,12 @@ class App:
     @staticmethod
     def draw_number(r: Recognizer, strokes: list):
         """Several digits drawn -> the number (`Recognizer.read_strokes`), each digit's confidence, and the
-        28x28 picture each digit's CNN saw side by side; the single-digit bars stay empty."""
+        28x28 picture each digit's CNN saw side by side; the row of single-digit bars is hidden."""
         reading = r.read_strokes(strokes)
         crops = [d.crop for d in reading.digits if d.crop is not None]
         strip = render.mnist_view(np.hstack(crops), scale=4) if crops else None
         msg = f"Read as a number: {len(reading.digits)} digits. Lift the pen between digits; Clear starts again."
-        return big_number(reading, len(strokes)), None, None, None, strip, None, msg
+        return big_number(reading, len(strokes)), None, None, None, strip, None, gr.update(visible=False), msg
 
     # ------------------------------------------------------------------ Speak
     def speak(self, path: str | None, teaching: Teaching | None = None):
@@ -256,7 +258,7 @@ def build_app(recognizer: Recognizer) -> gr.Blocks:
                     with gr.Column(scale=1, min_width=240):
                         draw_big = gr.HTML(big(None), elem_id="draw-result")
                         draw_28 = gr.Image(label="what the CNN saw (28x28)", interactive=False, height=150)
-                with gr.Row():
+                with gr.Row() as draw_bars:
                     draw_fused = gr.Label(num_top_classes=5, label="fused")
                     draw_img = gr.Label(num_top_classes=3, label="image branch alone")
                     draw_str = gr.Label(num_top_classes=3, label="stroke branch alone")
@@ -264,7 +266,7 @@ def build_app(recognizer: Recognizer) -> gr.Blocks:
                 canvas.change(
                     app.draw,
                     [canvas, teaching],
-                    [draw_big, draw_fused, draw_img, draw_str, draw_28, draw_8, draw_msg],
+                    [draw_big, draw_fused, draw_img, draw_str, draw_28, draw_8, draw_bars, draw_msg],
                     api_visibility="private",
                     trigger_mode="always_last",
                 )

@@ -1,6 +1,6 @@
 """Numbers drawn on the Draw tab (issue #8, item 4); prints a markdown table.
 
-    .venv/bin/python scripts/benchmark_numbers.py [--data-dir DIR] [--split test] [--numbers 200] [--browser 100]
+    .venv/bin/python scripts/benchmark_numbers.py [--data-dir DIR] [--split test] [--numbers 300] [--browser 100]
 
 Each number is 2-5 real digits of one data set's `--split` writers (pendigits test writers, or UNIPEN's
 test donors; `--split val`: pendigits' validation rows and UNIPEN's validation donors, for choosing),
@@ -33,7 +33,8 @@ CANVAS_WIDTH = 3 * sets.CANVAS  # the Draw tab's canvas (demo/canvas.DRAW_WIDTH)
 def make_numbers(
     pool: dict[str, tuple[list, np.ndarray]], n: int, seed: int = 0
 ) -> list[tuple[str, list[np.ndarray], list[int]]]:
-    """n numbers (text, canvas strokes, digit index of each stroke), sources alternating, 2-5 digits each."""
+    """n numbers (text, canvas strokes, digit index of each stroke), sources alternating in sorted order
+    (number k from sorted(pool)[k % len(pool)]), 2-5 digits each."""
     rng = np.random.default_rng(seed)
     names = sorted(pool)
     out = []
@@ -46,7 +47,7 @@ def make_numbers(
     return out
 
 
-def in_process(r: Recognizer, numbers) -> list[tuple[str, str, str]]:
+def in_process(r: Recognizer, numbers, sources: list[str]) -> list[tuple[str, str, str]]:
     rows = []
     grouped = sum(
         [sorted(set(owner[k] for k in g)) for g in group_strokes(s)] == [[d] for d in range(len(set(owner)))]
@@ -56,12 +57,13 @@ def in_process(r: Recognizer, numbers) -> list[tuple[str, str, str]]:
         ("stroke groups are exactly the digits", "reported", f"{100 * grouped / len(numbers):.1f}% ({grouped}/{len(numbers)})")
     )
     for rule in (drawing.RULE, *(x for x in drawing.RULES if x != drawing.RULE)):
-        times, right, wrong = [], 0, []
-        for text, s, _ in numbers:
+        times, right, wrong, by_source = [], 0, [], {}
+        for k, (text, s, _) in enumerate(numbers):
             t = time.perf_counter()
             got = drawing.read_drawing(r, s, rule).text
             times.append(1000 * (time.perf_counter() - t))
             right += got == text
+            by_source.setdefault(sources[k % len(sources)], []).append(got == text)
             if got != text and len(wrong) < 8:
                 wrong.append(f"{text}->{got}")
         name = f"`read_strokes`, rule {rule}" + (" (shipped)" if rule == drawing.RULE else "")
@@ -72,6 +74,8 @@ def in_process(r: Recognizer, numbers) -> list[tuple[str, str, str]]:
                 f"{100 * right / len(numbers):.1f}% ({right}/{len(numbers)}), {statistics.median(times):.0f} ms",
             )
         )
+        split = " / ".join(f"{100 * np.mean(v):.1f}% ({sum(v)}/{len(v)})" for v in by_source.values())
+        rows.append((f"  of them {' / '.join(by_source)}", "", split))
         print(f"{rule}: wrong (drawn->read) {wrong}", file=sys.stderr)
     return rows
 
@@ -110,7 +114,7 @@ def main(argv: list[str] | None = None) -> str:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data-dir", default=None, help="data root (default: $DIGITS_DATA or data/)")
     ap.add_argument("--split", default="test", choices=("test", "val"), help="whose digits (default: test)")
-    ap.add_argument("--numbers", type=int, default=200, help="numbers read in process (default: 200)")
+    ap.add_argument("--numbers", type=int, default=300, help="numbers read in process (default: 300)")
     ap.add_argument("--browser", type=int, default=100, help="of them, drawn in the browser (default: 100; 0: none)")
     ap.add_argument("--seed", type=int, default=0, help="which numbers (default: 0)")
     ap.add_argument("--out", default=None, help="also write the table here")
@@ -125,7 +129,7 @@ def main(argv: list[str] | None = None) -> str:
             f"{len(numbers)}, {min(sizes)}-{max(sizes)} digits, {sum(sizes)} digits in all",
         )
     ]
-    rows += in_process(Recognizer.load(), numbers)
+    rows += in_process(Recognizer.load(), numbers, sorted(pool))
     if args.browser:
         rows += in_browser(numbers[: args.browser])
     return print_table(rows, args.out)

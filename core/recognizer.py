@@ -394,6 +394,16 @@ class Recognizer:
             probs = torch.softmax(z, dim=1) * cal.in_distribution(0, e, lg)[:, None]
             return probs.numpy().astype(np.float64)
 
+    def read_strokes(self, strokes) -> reading.Reading:
+        """A number drawn as pen strokes (canvas pixels, y down, or their JSON text; as `predict` takes them)
+        -> Reading in canvas pixels: the strokes grouped into digits, each read from its strokes and its
+        picture together, and the drawing read whole by the line reader (core/drawing.py). One digit reads
+        as `predict(image=its picture, strokes=...)`; nothing drawn gives an empty Reading. `predict` stays
+        one digit."""
+        from core import drawing
+
+        return drawing.read_drawing(self, strokes)
+
     def read(self, image) -> reading.Reading:
         """A photo of handwritten digits on paper (array, PIL image or pathlib.Path) -> Reading with
         `.digits` (box, label, confidence; line by line, left to right), `.text` ("1947\n203") and

@@ -326,3 +326,33 @@ def drawings(root: Path, split: str, limit: int, verify: bool, rng: np.random.Ge
     traj = [[S.pendigits_curve(p)] for p in pp[rows]] + u_parts
     y = np.concatenate([py[rows], u_y])
     return make_drawings(traj, y, np.array(["pendigits"] * len(rows) + ["unipen"] * len(u_parts)))
+
+
+def number_on_canvas(
+    digits: list[list[np.ndarray]],
+    rng: np.random.Generator,
+    width: int = 3 * CANVAS,
+    height: int = CANVAS,
+    touching: float = 0.3,
+) -> list[np.ndarray]:
+    """Pen paths of several digits (each a list of strokes, y up, any units) -> the canvas strokes of the
+    number they make, left to right (pixels, y down), as a person writes it on a `width` x `height` canvas:
+    each digit 50-70% of the height, a little up or down, with a gap of 10-40% of the height between
+    neighbours, or, with probability `touching`, none (the inks of the two touch or cross slightly)."""
+    placed, x = [], 0.0
+    for parts in digits:
+        pts = np.concatenate(parts)
+        lo, hi = pts.min(axis=0), pts.max(axis=0)
+        h = height * rng.uniform(0.5, 0.7)
+        f = h / max(float(hi[1] - lo[1]), 1e-9, 0.2 * float(hi[0] - lo[0]))
+        if placed:
+            x += CANVAS_PEN * rng.uniform(-0.3, 0.7) if rng.random() < touching else height * rng.uniform(0.1, 0.4)
+        dy = height * rng.uniform(-0.06, 0.06)
+        placed.append([np.stack([x + (p[:, 0] - lo[0]) * f, dy - (p[:, 1] - hi[1]) * f], axis=1) for p in parts])
+        x += float(hi[0] - lo[0]) * f
+    strokes = [s for d in placed for s in d]
+    pts = np.concatenate(strokes)
+    lo, hi = pts.min(axis=0), pts.max(axis=0)
+    fit = min(1.0, (1 - 2 * CANVAS_MARGIN) * width / max(float(hi[0] - lo[0]), 1e-9))  # a long number is written smaller
+    centre = np.array([width / 2, height / 2])
+    return [centre + (s - (lo + hi) / 2) * fit for s in strokes]

@@ -7,19 +7,39 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from core.reading import Reading
 from core.recognizer import Prediction
 
 DISPLAY_SIDE = 1600  # px: the annotated photo is shown at most this large (encoding a 24 MP picture costs seconds)
 
 
-def big(p: Prediction | None) -> str:
-    """The large answer; when the recognizer is not sure (`p.sure`) it says so and shows the guess faded."""
+def big(p: Prediction | None, strokes: int = 0) -> str:
+    """The large answer; when the recognizer is not sure (`p.sure`) it says so and shows the guess faded.
+    `strokes`: how many strokes it read (data-strokes: a test knows the answer to its last pen-up has come)."""
     if p is None:
         return "<div class='big-digit'>·</div><div class='big-conf'>&nbsp;</div>"
     if not p.sure:
         guess = f"not sure — best guess {p.text} ({100 * p.confidence:.0f}%)"
-        return f"<div class='big-digit not-sure'>{p.text}</div><div class='big-conf'>{guess}</div>"
-    return f"<div class='big-digit'>{p.text}</div><div class='big-conf'>{100 * p.confidence:.1f}% sure</div>"
+        return f"<div class='big-digit not-sure' data-strokes='{strokes}'>{p.text}</div><div class='big-conf'>{guess}</div>"
+    sure = f"{100 * p.confidence:.1f}% sure"
+    return f"<div class='big-digit' data-strokes='{strokes}'>{p.text}</div><div class='big-conf'>{sure}</div>"
+
+
+def big_number(r: Reading, strokes: int = 0) -> str:
+    """A number read from a drawing: the number large, each digit's answer and confidence under it (not-sure
+    digits faded)."""
+    if not r.digits:
+        return big(None)
+    chips = " ".join(
+        f"<span class='digit-chip{'' if d.sure else ' not-sure'}'><b>{d.label}</b> {100 * d.confidence:.0f}%</span>"
+        for d in r.digits
+    )
+    sure = all(d.sure for d in r.digits)
+    note = "" if sure else "<div class='big-conf'>not sure of the faded digits</div>"
+    return (
+        f"<div class='big-digit number{'' if sure else ' not-sure'}' data-strokes='{strokes}'>{r.text}</div>"
+        f"<div class='big-conf digit-chips'>{chips}</div>{note}"
+    )
 
 
 def as_json(p: Prediction) -> dict:

@@ -41,16 +41,17 @@ from starlette.middleware import Middleware
 from core import DataError, InputError, Recognizer
 from core import image as I
 from core import strokes as S
+from core.stroke_groups import group_strokes
 from demo import render
-from demo.answers import as_json, big, fit, model_card_markdown
-from demo.canvas import StrokeCanvas, parse_canvas
+from demo.answers import as_json, big, big_number, fit, model_card_markdown
+from demo.canvas import DRAW_WIDTH, StrokeCanvas, parse_canvas
 from demo.guard import MAX_UPLOAD_BYTES, PhotoInput, RequestGuard, UploadInput, upload
 from demo.teach import STATE_SECONDS, Teacher, Teaching, build_tab
 
 log = logging.getLogger("demo")
 REPO = Path(__file__).resolve().parent.parent
 DOCS = REPO / "docs"
-HINT_EMPTY = "✏️ Draw a digit on the canvas — it is read each time you lift the pen."
+HINT_EMPTY = "✏️ Draw a digit, or a number, on the canvas — it is read each time you lift the pen."
 READ_AS = {"digits": "digits", "letters": "letters", "digits and letters": None}  # the Draw tab's switch -> classes view
 NO_CHARACTERS = "letters need the characters model (checkpoints/characters.pt; scripts/train_core.sh --only characters)"
 HINT_AUDIO = "🎙️ Record or upload one spoken digit (zero to nine)."
@@ -62,6 +63,10 @@ MESSAGE_CHARS = 300  # one line on the page or in {"error": ...}
 CSS = """
 .big-digit { font-size: 96px; font-weight: 700; line-height: 1; text-align: center; }
 .big-digit.not-sure { opacity: 0.35; }
+.big-digit.number { font-size: 72px; letter-spacing: 4px; word-break: break-all; }
+.digit-chip { display: inline-block; margin: 2px; padding: 1px 6px; border-radius: 6px;
+  border: 1px solid var(--border-color-primary); }
+.digit-chip.not-sure { opacity: 0.45; }
 .big-conf { text-align: center; opacity: 0.75; }
 .msg { min-height: 1.5em; }
 #teach-status table, #teach-scores table { font-size: 13px; }
@@ -108,10 +113,11 @@ class App:
 
     # ------------------------------------------------------------------ Draw
     def draw(self, value: str, teaching: Teaching | None = None, read_as: str = "digits"):
-        """Canvas JSON -> big answer, fused bars, image bars, stroke bars, 28x28 view, 8-point view, message.
-        `read_as` (the switch): "digits" (the digits model, with the session's profile), "letters" or
-        "digits and letters" (the characters model, answering within that view)."""
-        empty = (big(None), None, None, None, None, None)
+        """Canvas JSON -> big answer, fused bars, image bars, stroke bars, 28x28 view, 8-point view, whether the
+        row of bars shows, message. `read_as` (the switch): "digits" (the digits model, with the session's
+        profile; strokes that make several digits (core/stroke_groups.py) are read as a number, `draw_number`),
+        "letters" or "digits and letters" (the characters model, one character, answering within that view)."""
+        empty = (big(None), None, None, None, None, None, gr.update(visible=True))
         try:
             strokes, image = parse_canvas(value)
             if not strokes:
@@ -119,23 +125,37 @@ class App:
             if read_as not in READ_AS:
                 raise InputError(f"read as {read_as!r}; expected one of {', '.join(READ_AS)}")
             if read_as == "digits":
-                p = self.teacher.active(teaching).predict(image=image, strokes=strokes)
+                r = self.teacher.active(teaching)
+                if len(group_strokes(S.parse_strokes(strokes))) > 1:
+                    return self.draw_number(r, strokes)
+                p = r.predict(image=image, strokes=strokes)
             elif self.characters is None:
                 raise InputError(NO_CHARACTERS)
             else:
                 p = self.characters.predict(image=image, strokes=strokes, classes=READ_AS[read_as])
             points, _ = S.unpack(p.seen["strokes"])
             return (
-                big(p),
+                big(p, len(strokes)),
                 render.probs_dict(p.probs, p.names),
                 render.probs_dict(p.by_modality["image"], p.names),
                 render.probs_dict(p.by_modality["strokes"], p.names),
                 render.mnist_view(p.seen["image"]),
                 render.trajectory_view(points),
+                gr.update(visible=True),
                 "",
             )
         except Exception as e:  # noqa: BLE001 - the page must show a message, never a traceback
             return (*empty, friendly(e))
+
+    @staticmethod
+    def draw_number(r: Recognizer, strokes: list):
+        """Several digits drawn -> the number (`Recognizer.read_strokes`), each digit's confidence, and the
+        28x28 picture each digit's CNN saw side by side; the row of single-digit bars is hidden."""
+        reading = r.read_strokes(strokes)
+        crops = [d.crop for d in reading.digits if d.crop is not None]
+        strip = render.mnist_view(np.hstack(crops), scale=4) if crops else None
+        msg = f"Read as a number: {len(reading.digits)} digits. Lift the pen between digits; Clear starts again."
+        return big_number(reading, len(strokes)), None, None, None, strip, None, gr.update(visible=False), msg
 
     # ------------------------------------------------------------------ Speak
     def speak(self, path: str | None, teaching: Teaching | None = None):
@@ -244,19 +264,21 @@ def build_app(recognizer: Recognizer, characters: Recognizer | None = None) -> g
         with gr.Tabs():
             with gr.Tab("Draw", id="draw"):
                 with gr.Row():
-                    with gr.Column(scale=3):
-                        canvas = StrokeCanvas(elem_id="draw-canvas")
+                    with gr.Column(scale=3, min_width=DRAW_WIDTH // 2):
+                        canvas = StrokeCanvas(
+                            width=DRAW_WIDTH, hint="draw a digit or a number; lift the pen between digits", elem_id="draw-canvas"
+                        )
                         read_as = gr.Radio(list(READ_AS), value="digits", label="read as", elem_id="draw-read-as")
                         draw_msg = gr.Markdown(HINT_EMPTY, elem_classes=["msg"], elem_id="draw-msg")
-                    with gr.Column(scale=2):
+                    with gr.Column(scale=1, min_width=240):
                         draw_big = gr.HTML(big(None), elem_id="draw-result")
-                        draw_fused = gr.Label(num_top_classes=10, label="fused")
-                with gr.Row():
+                        draw_28 = gr.Image(label="what the CNN saw (28x28)", interactive=False, height=150)
+                with gr.Row() as draw_bars:
+                    draw_fused = gr.Label(num_top_classes=5, label="fused")
                     draw_img = gr.Label(num_top_classes=3, label="image branch alone")
                     draw_str = gr.Label(num_top_classes=3, label="stroke branch alone")
-                    draw_28 = gr.Image(label="what the CNN saw (28x28)", interactive=False, height=180)
                     draw_8 = gr.Image(label="what the stroke model saw (8 points)", interactive=False, height=180)
-                draw_outs = [draw_big, draw_fused, draw_img, draw_str, draw_28, draw_8, draw_msg]
+                draw_outs = [draw_big, draw_fused, draw_img, draw_str, draw_28, draw_8, draw_bars, draw_msg]
                 for trigger in (canvas.change, read_as.change):  # the switch reads the drawing again
                     trigger(
                         app.draw, [canvas, teaching, read_as], draw_outs, api_visibility="private", trigger_mode="always_last"

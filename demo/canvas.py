@@ -4,7 +4,7 @@
 records every pointer event (mouse, touch, pen) with its time, draws it, and on each pen-up
 sets its value to JSON:
 
-    {"strokes": [[[x, y, t_ms], ...], ...], "image": "data:image/png;base64,...", "width": 280, "height": 280}
+    {"strokes": [[[x, y, t_ms], ...], ...], "image": "data:image/png;base64,...", "width": 840, "height": 280}
 
 Coordinates are canvas pixels, y down, as `core.strokes` expects. Clear and Undo change the
 value too, so a listener on `.change` sees every edit.
@@ -24,23 +24,25 @@ from core.errors import InputError
 from core.strokes import load_strokes_json
 
 SIZE = 280  # canvas pixels (CSS size follows the layout; coordinates are scaled back to this)
+DRAW_WIDTH = 3 * SIZE  # the Draw tab's canvas is this wide (SIZE high): room for a number of several digits
 MAX_RASTER_SIDE = 1024  # px: the canvas exports SIZE x SIZE; anything much larger is not from it
 PEN_WIDTH = 18  # px: a felt-tip on a 280 px canvas, close to MNIST's stroke width after scaling
-EMPTY = json.dumps({"strokes": [], "image": None, "width": SIZE, "height": SIZE})
+HINT = "draw one digit; it is read when you lift the pen"
 
 HTML = """
 <div class="stroke-canvas">
-  <canvas width="${size}" height="${size}" aria-label="drawing canvas"></canvas>
+  <canvas width="${width}" height="${height}" aria-label="drawing canvas"></canvas>
   <div class="stroke-canvas-buttons">
     <button type="button" class="undo">Undo</button>
     <button type="button" class="clear">Clear</button>
-    <span class="hint">draw one digit; it is read when you lift the pen</span>
+    <span class="hint">${hint}</span>
   </div>
 </div>
 """
 
 CSS = """
-.stroke-canvas canvas { width: 100%; max-width: ${size}px; aspect-ratio: 1; border: 2px solid var(--border-color-primary);
+.stroke-canvas canvas { width: 100%; max-width: ${width}px; aspect-ratio: ${width} / ${height};
+  border: 2px solid var(--border-color-primary);
   border-radius: 8px; background: #fff; touch-action: none; cursor: crosshair; display: block; }
 .stroke-canvas-buttons { display: flex; gap: 8px; margin-top: 6px; align-items: center; }
 .stroke-canvas-buttons button { padding: 4px 14px; border-radius: 6px; border: 1px solid var(--border-color-primary);
@@ -120,13 +122,17 @@ redraw();
 class StrokeCanvas(gr.HTML):
     """Canvas whose value is the JSON above; read it with `parse_canvas`."""
 
-    def __init__(self, size: int = SIZE, pen: int = PEN_WIDTH, **kwargs):
+    def __init__(self, size: int = SIZE, pen: int = PEN_WIDTH, width: int | None = None, hint: str = HINT, **kwargs):
+        """A `size` px square, or `width` x `size` px; `hint` is the line beside the buttons."""
+        width = width or size
         super().__init__(
-            value=EMPTY,
+            value=json.dumps({"strokes": [], "image": None, "width": width, "height": size}),
             html_template=HTML,
             css_template=CSS,
             js_on_load=JS,
-            size=size,
+            width=width,
+            height=size,
+            hint=hint,
             pen=pen,
             apply_default_css=False,
             **kwargs,
@@ -158,12 +164,12 @@ def parse_canvas(value: str | dict | None) -> tuple[list, np.ndarray | None]:
             with Image.open(io.BytesIO(raw)) as im:
                 if im.width > MAX_RASTER_SIDE or im.height > MAX_RASTER_SIDE or min(im.size) < 2:
                     raise InputError(
-                        f"canvas image is {im.width}x{im.height}; expected the {SIZE}x{SIZE} canvas "
+                        f"canvas image is {im.width}x{im.height}; expected the {DRAW_WIDTH}x{SIZE} canvas or smaller "
                         f"(at most {MAX_RASTER_SIDE} px a side)"
                     )
                 image = np.asarray(im.convert("RGBA"))
         except Image.DecompressionBombError:
-            raise InputError(f"canvas image is far larger than the {SIZE}x{SIZE} canvas; refused unread") from None
+            raise InputError(f"canvas image is far larger than the {DRAW_WIDTH}x{SIZE} canvas; refused unread") from None
         except InputError:
             raise
         except (ValueError, OSError) as e:

@@ -234,8 +234,7 @@ def main(argv: list[str] | None = None) -> str:
                 browser.draw(page, "#draw-canvas", s)
                 label = browser.wait_result(page, "#draw-result")
                 browser.clear(page, "#draw-canvas", "#draw-result")
-                box = page.locator("#draw-canvas canvas").bounding_box()
-                f = box["width"] / 280
+                box, f = browser.canvas_scale(page, "#draw-canvas")
                 pts = s[0][::2]
                 page.mouse.move(box["x"] + pts[0][0] * f, box["y"] + pts[0][1] * f)
                 page.mouse.down()

@@ -99,10 +99,15 @@ def browser_page(url: str, width: int = 1280, height: int = 1000):
         yield open_page(browser, url, width, height)
 
 
-def draw(page, canvas_sel: str, strokes: list, size: float = 280.0, step: int = 2) -> None:
-    """Move the real mouse along canvas strokes (canvas pixels of a `size` canvas), pen down to pen up."""
+def canvas_scale(page, canvas_sel: str) -> tuple[dict, float]:
+    """(the canvas's box on the page, page pixels per canvas pixel)."""
     box = page.locator(f"{canvas_sel} canvas").bounding_box()
-    f = box["width"] / size
+    return box, box["width"] / page.evaluate(f"document.querySelector('{canvas_sel} canvas').width")
+
+
+def draw(page, canvas_sel: str, strokes: list, step: int = 2) -> None:
+    """Move the real mouse along canvas strokes (in the canvas's own pixels), pen down to pen up."""
+    box, f = canvas_scale(page, canvas_sel)
     for s in strokes:
         pts = s[::step] + ([s[-1]] if (len(s) - 1) % step else [])
         page.mouse.move(box["x"] + pts[0][0] * f, box["y"] + pts[0][1] * f)
@@ -119,6 +124,12 @@ def result(page, sel: str) -> str:
 def wait_result(page, sel: str, not_equal: str = "·", timeout: float = 15_000) -> str:
     """Wait until the big digit under `sel` differs from `not_equal`; return it."""
     page.wait_for_function(f"({RESULT_JS.format(sel=sel)}) && ({RESULT_JS.format(sel=sel)}) !== {not_equal!r}", timeout=timeout)
+    return result(page, sel)
+
+
+def wait_strokes(page, sel: str, n: int, timeout: float = 15_000) -> str:
+    """Wait until the answer under `sel` is the one to a drawing of `n` strokes (its data-strokes); return it."""
+    page.wait_for_function(f"document.querySelector('{sel} .big-digit[data-strokes=\"{n}\"]') !== null", timeout=timeout)
     return result(page, sel)
 
 

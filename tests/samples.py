@@ -45,3 +45,19 @@ def pendigits() -> tuple[np.ndarray, np.ndarray]:
 def fsdd() -> list[data.Clip]:
     """20 FSDD test recordings (indices 0-4), 2 per digit, all six speakers."""
     return data.list_fsdd(ROOT)
+
+
+def pendigit_numbers(n: int, seed: int, digits: tuple[int, int] = (2, 4)) -> list[tuple[str, list[np.ndarray]]]:
+    """n numbers of `digits` (fewest, most) committed pendigits test digits side by side on the Draw tab's
+    wide canvas, some touching (core.sets.number_on_canvas): (the number, its canvas strokes)."""
+    from core import sets
+    from core.strokes import pendigits_curve
+
+    rows, labels = _pendigits()
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n):
+        picks = rng.choice(len(labels), int(rng.integers(digits[0], digits[1] + 1)), replace=False)
+        strokes = sets.number_on_canvas([[pendigits_curve(rows[i].ravel())] for i in picks], rng)
+        out.append(("".join(str(int(labels[i])) for i in picks), strokes))
+    return out

@@ -79,6 +79,17 @@ def test_draw_30_pendigits_test_digits_with_the_mouse(page, real_data):
     assert right >= 27, f"{right}/30 right; wrong (true, shown): {wrong}"
 
 
+def test_a_three_digit_number_drawn_with_the_mouse_is_read(page):
+    text, strokes = samples.pendigit_numbers(1, seed=21, digits=(3, 3))[0]  # committed pendigits test digits
+    browser.draw(page, "#draw-canvas", [np.round(s, 1).tolist() for s in strokes])
+    shown = browser.wait_strokes(page, "#draw-result", len(strokes))
+    assert shown == text, f"drew {text}, the page shows {shown}"
+    assert len(page.locator("#draw-result .digit-chip").all()) == 3
+    assert "Read as a number: 3 digits" in page.inner_text("#draw-msg")
+    shot(page, "draw_number")
+    browser.clear(page, "#draw-canvas", "#draw-result")
+
+
 def test_undo_and_clear(page):
     one = [[[140, 50], [140, 230]]]
     browser.draw(page, "#draw-canvas", one)

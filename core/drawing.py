@@ -19,7 +19,7 @@ import numpy as np
 from core import reading
 from core import strokes as S
 from core.image import to_mnist
-from core.recognizer import read_lines
+from core.photo import read_lines
 from core.sets import CANVAS, CANVAS_MARGIN, CANVAS_PEN
 from core.stroke_groups import extent, group_strokes, merge_to
 

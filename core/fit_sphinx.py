@@ -25,10 +25,9 @@ import torch
 from tqdm import tqdm
 
 from core import audio as A
-from core import checkpoint, data, sets, sphinx
+from core import checkpoint, data, sphinx
 from core.config import audio_config
-from core.model import DigitNet
-from core.train_audio import audio_dims, audio_epoch, held_out_speakers, load_audio, train_audio, with_voice_bank
+from core.train_audio import all_speakers, audio_epoch, speaker_fold, train_audio
 from core.train_branch import train_branch
 from core.tuples import branch_logits
 
@@ -40,19 +39,12 @@ L2 = 1e-3  # a whisper of ridge on the weights: two numbers, 2,500 clips; keeps 
 
 def out_of_fold_logits(cfg, nested: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
     """(3000, 10) audio logits, each from the fold that left its speaker out; labels; speakers; fold facts."""
-    root = data.data_root(cfg.data_dir)
-    every = load_audio(root, cfg, np.random.default_rng(cfg.seed), sets.audio_all(root))
+    every = all_speakers(cfg)
     logits = np.zeros((len(every.y), 10), np.float32)
     folds = {}
     for k, s in enumerate(data.FSDD_SPEAKERS):
         t0 = time.time()
-        val_speaker = data.FSDD_SPEAKERS[(k + 1) % len(data.FSDD_SPEAKERS)]
-        five, test = sets.held_out_speaker(every, s)
-        torch.manual_seed(cfg.seed)
-        model = DigitNet(audio_dims(cfg))
-        rng = np.random.default_rng(cfg.seed)
-        gen = torch.Generator().manual_seed(cfg.seed)
-        five = with_voice_bank(five, cfg, rng, held_out_speakers(cfg, val_speaker))
+        val_speaker, model, five, test, rng, gen = speaker_fold(cfg, every, k)
         if nested:
             epochs = train_audio(model, five, cfg, rng, gen, val_speaker)["best_epoch"]
         else:

@@ -21,13 +21,14 @@ import numpy as np
 import torch
 
 from core import audio as A
-from core import checkpoint, line_finder, line_model, reading, sphinx
+from core import checkpoint, line_model, photo, reading, sphinx
 from core import classes as C
 from core import image as I
 from core import profile as profiles
 from core import strokes as S
 from core.errors import DataError, InputError
 from core.model import MODALITIES, DigitNet, fusion_inputs
+from core.photo import read_lines  # noqa: F401 - where tests and older callers find it
 
 log = logging.getLogger(__name__)
 MAX_BATCH = 10_000  # items per predict_batch call: bounds one call's memory (10k images are ~30 MB)
@@ -156,18 +157,6 @@ def load_expert(folder: Path, card: dict) -> np.ndarray | None:
     if w is None:
         log.warning("%s was not fitted for this digits.pt (or is damaged): the audio CNN answers alone", path)
     return w
-
-
-def with_expert(lg: torch.Tensor, rows: torch.Tensor, evidence: dict[int, np.ndarray], w: np.ndarray, temp) -> torch.Tensor:
-    """Audio logits (k, 10) of items `rows` -> logits whose calibrated log-probabilities (/ temp) have the
-    expert's evidence added (sphinx.combine), so single answers, fusion and the profile all see it."""
-    t = float(temp)
-    out = lg.clone()
-    for j, k in enumerate(rows.tolist()):
-        if k in evidence:
-            lp = torch.log_softmax(lg[j] / t, dim=0).numpy()
-            out[j] = torch.from_numpy(sphinx.combine(lp, evidence[k], w) * t)
-    return out
 
 
 def check_threshold(threshold: float) -> float:
@@ -342,7 +331,7 @@ class Recognizer:
                 # the check reads the base logits: adapting never makes a non-digit look more like a digit to it
                 is_digit[rows] = torch.minimum(is_digit[rows], cal.in_distribution(i, e, lg))
                 if m == "audio" and evidence and self.expert is not None:
-                    lg = with_expert(lg, rows, evidence, self.expert, temps[i])
+                    lg = sphinx.add_evidence(lg, rows, evidence, self.expert, temps[i])
                 if self.profile is not None and m in self.profile.corrections:
                     lg = lg + temps[i] * self.profile.corrections[m](e)
                 adapted[m] = (rows, e, lg)
@@ -418,59 +407,4 @@ class Recognizer:
         except Exception as e:  # noqa: BLE001 - same contract as preprocess
             log.warning("unexpected %s reading a photo", type(e).__name__, exc_info=True)
             raise InputError(f"the photo cannot be read ({type(e).__name__})") from None
-        if self.reader is not None:
-            return read_lines(self.reader, rgb, self.threshold)
-        lines, crops = reading.segment(rgb)
-        probs = self.classify_mnist(crops)
-        digits, k = [], 0
-        for li, line in enumerate(lines):
-            for box in line:
-                digits.append(
-                    reading.Digit(
-                        box=box,
-                        label=int(probs[k].argmax()),
-                        confidence=float(probs[k].max()),
-                        line=li,
-                        probs=probs[k],
-                        crop=crops[k],
-                        sure=float(probs[k].max()) >= self.threshold,
-                    )
-                )
-                k += 1
-        found = []
-        for li, line in enumerate(lines):
-            ds = [d for d in digits if d.line == li]
-            x0, y0 = min(b[0] for b in line), min(b[1] for b in line)
-            x1, y1 = max(b[0] + b[2] for b in line), max(b[1] + b[3] for b in line)
-            text = "".join(str(d.label) for d in ds)
-            found.append(reading.Line(text, min(d.confidence for d in ds), (x0, y0, x1 - x0, y1 - y0)))
-        return reading.Reading(digits=digits, text="\n".join(ln.text for ln in found), lines=found)
-
-
-def read_lines(net: line_model.LineNet, rgb: np.ndarray, threshold: float) -> reading.Reading:
-    """(H, W, 3) uint8 photo -> Reading, with the line reader: lines found (line_finder), each read by
-    the CRNN and decoded (line_model); boxes from the alignment fitted to the ink, in input pixels."""
-    gray, back = reading.to_gray_u8(rgb)
-    crops = line_finder.find_lines(gray)
-    digits, found = [], []
-    height, width = rgb.shape[:2]
-
-    def to_input(b) -> tuple[int, int, int, int]:
-        x0, y0 = max(0, int(b[0] * back)), max(0, int(b[1] * back))
-        x1, y1 = min(width, int(np.ceil((b[0] + b[2]) * back))), min(height, int(np.ceil((b[1] + b[3]) * back)))
-        return x0, y0, max(1, x1 - x0), max(1, y1 - y0)
-
-    for crop, (emissions, _) in zip(crops, line_model.read_lines(net, [c.image for c in crops])):
-        if not emissions:
-            continue
-        li = len(found)
-        boxes = line_finder.digit_boxes(crop, [sum(e.columns()) / 2 for e in emissions])
-        for e, b in zip(emissions, boxes):
-            x, y, w, h = (int(round(v)) for v in b)
-            try:
-                cut = I.to_mnist(gray[max(0, y) : y + max(1, h), max(0, x) : x + max(1, w)])
-            except InputError:
-                cut = None
-            digits.append(reading.Digit(to_input(b), e.label, e.confidence, li, e.probs, cut, sure=e.confidence >= threshold))
-        found.append(reading.Line(line_model.text_of(emissions), min(e.confidence for e in emissions), to_input(crop.ink_box)))
-    return reading.Reading(digits=digits, text="\n".join(ln.text for ln in found), lines=found)
+        return photo.read_photo(rgb, self.reader, self.classify_mnist, self.threshold)

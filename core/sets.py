@@ -150,9 +150,15 @@ def unipen_split(
     `writer_split`'s buckets, as the characters model does (17 donors are too few buckets for a fair test).
     A few samples are one repeated point or only taps: nothing to learn from, they are skipped."""
     idx = writer_split(u.segfile, split) if by_writer else u.split_indices(split)
-    idx = idx[subsample(len(idx), limit, rng)]
-    parts, feats, labels = [], [], []
-    for i in progress(idx, f"unipen {split}"):
+    parts, feats, labels, _ = unipen_samples(u, idx[subsample(len(idx), limit, rng)], f"unipen {split}")
+    return parts, feats, labels
+
+
+def unipen_samples(u: data.Unipen, idx: np.ndarray, desc: str) -> tuple[list, np.ndarray, np.ndarray, np.ndarray]:
+    """UNIPEN samples `idx` -> (strokes (y up), stroke inputs, labels, the indices kept): samples that are one
+    repeated point or only taps have nothing to read and are left out."""
+    parts, feats, labels, kept = [], [], [], []
+    for i in progress(idx, desc):
         p = S.unipen_strokes(u.sample(i))
         try:
             feats.append(S.strokes_to_input(p, y_down=False))
@@ -160,7 +166,8 @@ def unipen_split(
             continue
         parts.append(p)
         labels.append(u.labels[i])
-    return parts, np.stack(feats), np.array(labels, np.int64)
+        kept.append(i)
+    return parts, np.stack(feats), np.array(labels, np.int64), np.array(kept, np.int64)
 
 
 def pendigits_inputs(rows: np.ndarray) -> np.ndarray:

@@ -21,6 +21,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+import torch
 
 WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 ALIASES = {"oh": 0}  # "oh" for zero, as in phone numbers
@@ -151,3 +152,15 @@ def read_weights(path: Path, digits_sha256: str | None) -> np.ndarray | None:
     if not ok or doc.get("digits_sha256") != digits_sha256:
         return None
     return w
+
+
+def add_evidence(lg: torch.Tensor, rows: torch.Tensor, evidence: dict[int, np.ndarray], w: np.ndarray, temp) -> torch.Tensor:
+    """Audio logits (k, 10) of items `rows` -> logits whose calibrated log-probabilities (/ temp) have the
+    expert's evidence added (`combine`), so single answers, fusion and the profile all see it."""
+    t = float(temp)
+    out = lg.clone()
+    for j, k in enumerate(rows.tolist()):
+        if k in evidence:
+            lp = torch.log_softmax(lg[j] / t, dim=0).numpy()
+            out[j] = torch.from_numpy(combine(lp, evidence[k], w) * t)
+    return out

@@ -117,22 +117,35 @@ def train_audio(model: DigitNet, audio: sets.AudioSet, cfg: Config, rng, gen, va
     }
 
 
+def all_speakers(cfg: Config) -> sets.AudioSet:
+    """Every FSDD clip (plus the TTS clips cfg asks for, which only ever train), for leave-one-speaker-out."""
+    root = data.data_root(cfg.data_dir)
+    return load_audio(root, cfg, np.random.default_rng(cfg.seed), sets.audio_all(root))
+
+
+def speaker_fold(cfg: Config, everything: sets.AudioSet, k: int) -> tuple:
+    """Fold k of leave-one-speaker-out, seeded as every fold is -> (the speaker that chooses its epochs, a new
+    model, the other five speakers' clips (with their voices bank), the left-out speaker's clips, rng, gen)."""
+    s = data.FSDD_SPEAKERS[k]
+    val_speaker = data.FSDD_SPEAKERS[(k + 1) % len(data.FSDD_SPEAKERS)]
+    five, test = sets.held_out_speaker(everything, s)
+    torch.manual_seed(cfg.seed)
+    model = DigitNet(audio_dims(cfg))
+    rng = np.random.default_rng(cfg.seed)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    five = with_voice_bank(five, cfg, rng, held_out_speakers(cfg, val_speaker))  # per fold: no test voice in the babble
+    return val_speaker, model, five, test, rng, gen
+
+
 def leave_one_speaker_out(cfg: Config) -> dict:
     """FSDD leave-one-speaker-out with nested epoch choice: for each test speaker, the number of
     epochs is chosen with another speaker held out (the next one in FSDD_SPEAKERS, never the test
     speaker), the branch is refit on the other five, and scored on all 500 clips of the test speaker."""
-    root = data.data_root(cfg.data_dir)
-    everything = load_audio(root, cfg, np.random.default_rng(cfg.seed), sets.audio_all(root))  # TTS clips only ever train
+    everything = all_speakers(cfg)
     out, epochs = {}, {}
     for k, s in enumerate(data.FSDD_SPEAKERS):
         t0 = time.time()
-        val_speaker = data.FSDD_SPEAKERS[(k + 1) % len(data.FSDD_SPEAKERS)]
-        five, test = sets.held_out_speaker(everything, s)
-        torch.manual_seed(cfg.seed)
-        model = DigitNet(audio_dims(cfg))
-        rng = np.random.default_rng(cfg.seed)
-        gen = torch.Generator().manual_seed(cfg.seed)
-        five = with_voice_bank(five, cfg, rng, held_out_speakers(cfg, val_speaker))  # per fold: no test voice in the babble
+        val_speaker, model, five, test, rng, gen = speaker_fold(cfg, everything, k)
         h = train_audio(model, five, cfg, rng, gen, val_speaker)
         out[s] = round(accuracy(branch_logits(model, "audio", test.x), test.y), 5)
         epochs[s] = {"epochs_chosen_on": val_speaker, "epochs": h["best_epoch"], "seconds": round(time.time() - t0, 1)}

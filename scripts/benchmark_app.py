@@ -234,12 +234,7 @@ def main(argv: list[str] | None = None) -> str:
                 browser.draw(page, "#draw-canvas", s)
                 label = browser.wait_result(page, "#draw-result")
                 browser.clear(page, "#draw-canvas", "#draw-result")
-                box, f = browser.canvas_scale(page, "#draw-canvas")
-                pts = s[0][::2]
-                page.mouse.move(box["x"] + pts[0][0] * f, box["y"] + pts[0][1] * f)
-                page.mouse.down()
-                for x, y in pts[1:]:
-                    page.mouse.move(box["x"] + x * f, box["y"] + y * f)
+                browser.pen_along(page, "#draw-canvas", s[0][::2])
                 t = time.perf_counter()
                 page.mouse.up()
                 label = browser.wait_result(page, "#draw-result")

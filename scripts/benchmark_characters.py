@@ -27,9 +27,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from core import Recognizer, checkpoint, data, sets  # noqa: E402
-from core import strokes as S  # noqa: E402
 from core.classes import CHARACTERS, view  # noqa: E402
-from core.errors import InputError  # noqa: E402
 from core.timing import median_ms_per_item  # noqa: E402
 from core.train_characters import unipen_sets  # noqa: E402
 from scripts.benchmark_core import pct  # noqa: E402
@@ -147,16 +145,12 @@ def unipen_items(root: Path, split: str, limit: int, rng: np.random.Generator) -
     parts, feats, ys, ws = [], [], [], []
     for u in (data.load_unipen_letters(root), data.load_unipen(root)):
         idx = sets.writer_split(u.segfile, split)
-        for i in idx[sets.subsample(len(idx), limit, rng)]:
-            q = S.unipen_strokes(u.sample(i))
-            try:
-                feats.append(S.strokes_to_input(q, y_down=False))
-            except InputError:
-                continue
-            parts.append(q)
-            ys.append(u.labels[i])
-            ws.append(u.segfile[i])
-    return parts, np.stack(feats), np.array(ys, np.int64), np.array(ws)
+        p, f, y, kept = sets.unipen_samples(u, idx[sets.subsample(len(idx), limit, rng)], f"unipen {split}")
+        parts += p
+        feats.append(f)
+        ys.append(y)
+        ws.append(u.segfile[kept])
+    return parts, np.concatenate(feats), np.concatenate(ys), np.concatenate(ws)
 
 
 def main(argv: list[str] | None = None) -> str:

@@ -88,12 +88,7 @@ def in_browser(numbers) -> list[tuple[str, str, str]]:
         for text, strokes, _ in numbers:
             lists = [np.round(s, 1).tolist() for s in strokes]
             browser.draw(page, "#draw-canvas", lists[:-1])
-            box, f = browser.canvas_scale(page, "#draw-canvas")
-            last = lists[-1][::2] + [lists[-1][-1]]
-            page.mouse.move(box["x"] + last[0][0] * f, box["y"] + last[0][1] * f)
-            page.mouse.down()
-            for x, y in last[1:]:
-                page.mouse.move(box["x"] + x * f, box["y"] + y * f)
+            browser.pen_along(page, "#draw-canvas", lists[-1][::2] + [lists[-1][-1]])
             t = time.perf_counter()
             page.mouse.up()
             got = browser.wait_strokes(page, "#draw-result", len(lists))

@@ -107,14 +107,18 @@ def canvas_scale(page, canvas_sel: str) -> tuple[dict, float]:
 
 def draw(page, canvas_sel: str, strokes: list, step: int = 2) -> None:
     """Move the real mouse along canvas strokes (in the canvas's own pixels), pen down to pen up."""
-    box, f = canvas_scale(page, canvas_sel)
     for s in strokes:
-        pts = s[::step] + ([s[-1]] if (len(s) - 1) % step else [])
-        page.mouse.move(box["x"] + pts[0][0] * f, box["y"] + pts[0][1] * f)
-        page.mouse.down()
-        for x, y, *_ in pts[1:]:
-            page.mouse.move(box["x"] + x * f, box["y"] + y * f)
+        pen_along(page, canvas_sel, s[::step] + ([s[-1]] if (len(s) - 1) % step else []))
         page.mouse.up()
+
+
+def pen_along(page, canvas_sel: str, pts: list) -> None:
+    """Put the pen down at pts[0] and move it along the rest, still down: a benchmark times the lift itself."""
+    box, f = canvas_scale(page, canvas_sel)
+    page.mouse.move(box["x"] + pts[0][0] * f, box["y"] + pts[0][1] * f)
+    page.mouse.down()
+    for x, y, *_ in pts[1:]:
+        page.mouse.move(box["x"] + x * f, box["y"] + y * f)
 
 
 def result(page, sel: str) -> str:

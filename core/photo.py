@@ -1,0 +1,75 @@
+"""A photo of handwritten numbers on paper -> Reading: the line reader where one is loaded, else the
+component reader (core/reading.py segments the ink, the digit model's image branch reads each piece)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from core import image as I
+from core import line_finder, line_model, reading
+from core.errors import InputError
+
+
+def read_photo(
+    rgb: np.ndarray, reader: line_model.LineNet | None, classify: Callable[[list], np.ndarray], threshold: float
+) -> reading.Reading:
+    """(H, W, 3) uint8 photo -> Reading. `classify`: (n) 28x28 crops -> (n, 10) probabilities, for the
+    component reader (used only without a line reader)."""
+    if reader is not None:
+        return read_lines(reader, rgb, threshold)
+    lines, crops = reading.segment(rgb)
+    probs = classify(crops)
+    digits, k = [], 0
+    for li, line in enumerate(lines):
+        for box in line:
+            digits.append(
+                reading.Digit(
+                    box=box,
+                    label=int(probs[k].argmax()),
+                    confidence=float(probs[k].max()),
+                    line=li,
+                    probs=probs[k],
+                    crop=crops[k],
+                    sure=float(probs[k].max()) >= threshold,
+                )
+            )
+            k += 1
+    found = []
+    for li, line in enumerate(lines):
+        ds = [d for d in digits if d.line == li]
+        x0, y0 = min(b[0] for b in line), min(b[1] for b in line)
+        x1, y1 = max(b[0] + b[2] for b in line), max(b[1] + b[3] for b in line)
+        text = "".join(str(d.label) for d in ds)
+        found.append(reading.Line(text, min(d.confidence for d in ds), (x0, y0, x1 - x0, y1 - y0)))
+    return reading.Reading(digits=digits, text="\n".join(ln.text for ln in found), lines=found)
+
+
+def read_lines(net: line_model.LineNet, rgb: np.ndarray, threshold: float) -> reading.Reading:
+    """(H, W, 3) uint8 photo -> Reading, with the line reader: lines found (line_finder), each read by
+    the CRNN and decoded (line_model); boxes from the alignment fitted to the ink, in input pixels."""
+    gray, back = reading.to_gray_u8(rgb)
+    crops = line_finder.find_lines(gray)
+    digits, found = [], []
+    height, width = rgb.shape[:2]
+
+    def to_input(b) -> tuple[int, int, int, int]:
+        x0, y0 = max(0, int(b[0] * back)), max(0, int(b[1] * back))
+        x1, y1 = min(width, int(np.ceil((b[0] + b[2]) * back))), min(height, int(np.ceil((b[1] + b[3]) * back)))
+        return x0, y0, max(1, x1 - x0), max(1, y1 - y0)
+
+    for crop, (emissions, _) in zip(crops, line_model.read_lines(net, [c.image for c in crops])):
+        if not emissions:
+            continue
+        li = len(found)
+        boxes = line_finder.digit_boxes(crop, [sum(e.columns()) / 2 for e in emissions])
+        for e, b in zip(emissions, boxes):
+            x, y, w, h = (int(round(v)) for v in b)
+            try:
+                cut = I.to_mnist(gray[max(0, y) : y + max(1, h), max(0, x) : x + max(1, w)])
+            except InputError:
+                cut = None
+            digits.append(reading.Digit(to_input(b), e.label, e.confidence, li, e.probs, cut, sure=e.confidence >= threshold))
+        found.append(reading.Line(line_model.text_of(emissions), min(e.confidence for e in emissions), to_input(crop.ink_box)))
+    return reading.Reading(digits=digits, text="\n".join(ln.text for ln in found), lines=found)

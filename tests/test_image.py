@@ -99,3 +99,33 @@ def test_gigantic_image_is_refused_with_a_message():
     im = Image.new("L", (12000, 8000), 255)
     with pytest.raises(InputError, match="pixels"):
         to_mnist(im)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda r: r.integers(0, 256, (37, 53, 4), dtype=np.uint8),  # RGBA as the canvas sends it
+        lambda r: r.integers(0, 256, (37, 53, 3), dtype=np.uint8),
+        lambda r: r.integers(0, 4096, (20, 30, 4), dtype=np.uint16),  # 12-bit data
+        lambda r: r.random((20, 30, 4)).astype(np.float32),
+        lambda r: r.random((20, 30, 3)) * 255.0,
+        lambda r: np.dstack([np.full((20, 30, 3), 230, np.uint8), r.integers(0, 256, (20, 30), dtype=np.uint8)]),  # light ink
+    ],
+)
+def test_plane_wise_gray_equals_flattening_all_channels(make):
+    """to_gray (the fast path every picture takes) gives what compositing all channels in float gives."""
+    from core.image import LUMA, flatten_alpha, to_gray, to_unit
+
+    a = make(np.random.default_rng(7))
+    f = to_unit(a)
+    ref = (flatten_alpha(f) if a.shape[2] == 4 else f) @ LUMA
+    np.testing.assert_allclose(to_gray(a), ref, atol=1e-5)
+
+
+def test_low_percentile_is_numpys():
+    from core.image import low_percentile
+
+    r = np.random.default_rng(3)
+    for n in (1, 2, 5, 19, 20, 21, 1000):
+        a = r.random(n).astype(np.float32)
+        assert low_percentile(a, 5) == pytest.approx(float(np.percentile(a, 5)), abs=1e-6)

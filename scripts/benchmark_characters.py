@@ -9,6 +9,10 @@ Every number is measured in this run, raw input to answer through `Recognizer.lo
 - UNIPEN writers of the split (the same writer_split of writer ids): letters and digits as canvas strokes
   (strokes alone: target row), and drawn on the canvas (picture and strokes of one drawing, as the Draw tab);
 - latency per character (median of single calls), checkpoint sizes;
+- honest confidence: how often a test character is answered "sure" (at the model's own threshold, chosen
+  on validation writers) and how often a sure answer is right; and how often things that are no
+  character (core/negatives.py: noise, blobs, scribbles, printed words; zigzags, spirals, hatching) are
+  "not sure". The characters model has no out-of-distribution check: only its confidence says so;
 - the usual confusions (0/O/o, 1/l/I, 5/S/s, 2/Z/z, 9/g/q) and per-writer accuracy;
 - peers on the same features: a kNN and an RBF SVM (scikit-learn) on the 28x28 images the CNN sees (FEMNIST)
   and on the stroke input vectors the stroke branch sees (UNIPEN), after PCA to PEER_PCA dimensions, trained
@@ -26,7 +30,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from core import Recognizer, checkpoint, data, sets  # noqa: E402
+from core import InputError, Recognizer, checkpoint, data, negatives, sets  # noqa: E402
 from core.classes import CHARACTERS, view  # noqa: E402
 from core.timing import median_ms_per_item  # noqa: E402
 from core.train_characters import unipen_sets  # noqa: E402
@@ -38,6 +42,8 @@ GROUPS = (("0", "O", "o"), ("1", "l", "I"), ("5", "S", "s"), ("2", "Z", "z"), ("
 PEER_TRAIN = 15000  # training-writer items each peer learns from
 PEER_PCA = 60  # dimensions the peers see (PCA of the model's own input features)
 KNN_K = 5
+N_NEGATIVE = 100  # non-characters per kind
+NEGATIVE_SEED = 20261201  # the characters model never saw a generated non-character, any seed is fresh
 TARGETS = {
     "femnist_letters": 0.95,
     "femnist_62": 0.88,
@@ -79,6 +85,30 @@ def scores(p: np.ndarray, y: np.ndarray) -> dict[str, float]:
         "letters": float((np.array(names)[pl.argmax(1)] == merged(y[L])).mean()) if L.any() else float("nan"),
         "digits": float((pd.argmax(1) == y[D]).mean()) if D.any() else float("nan"),
     }
+
+
+def sure_row(name: str, p: np.ndarray, y: np.ndarray, threshold: float) -> str:
+    """(n, 62) probabilities -> a table row: share answered sure, accuracy of the sure answers, of all."""
+    sure, hit = p.max(1) >= threshold, p.argmax(1) == y
+    right = pct(float(hit[sure].mean())) if sure.any() else "-"
+    return f"| {name} ({len(y)}) | {pct(float(sure.mean()))} | {right} | {pct(float(hit.mean()))} |"
+
+
+def negative_rows(r: Recognizer) -> list[str]:
+    """Per kind of non-character: share answered "not sure" (a refusal, InputError, counts as not sure)."""
+    rng = np.random.default_rng(NEGATIVE_SEED)
+    kinds = [("picture", k, lambda k: {"image": negatives.negative_image(k, rng)}) for k in negatives.IMAGE_KINDS]
+    kinds += [("strokes", k, lambda k: {"strokes": negatives.negative_strokes(k, rng)}) for k in negatives.STROKE_KINDS]
+    rows = []
+    for modality, kind, make in kinds:
+        unsure = []
+        for _ in range(N_NEGATIVE):
+            try:
+                unsure.append(not r.predict(**make(kind)).sure)
+            except InputError:
+                unsure.append(True)
+        rows.append(f"| {kind} {modality} ({N_NEGATIVE}) | {pct(float(np.mean(unsure)))} |")
+    return rows
 
 
 def peer_scores(pred: np.ndarray, y: np.ndarray) -> dict[str, float]:
@@ -223,6 +253,12 @@ def main(argv: list[str] | None = None) -> str:
                 peer_row("characters model", fs, us)]  # fmt: skip
         out += [peer_row(f"{name}, {PEER_TRAIN} items", fpeer[name], upeer[name]) for name in fpeer]
         out.append("")
+    tau = r.threshold
+    out += [f"## Honest confidence (threshold {tau:.2f}, chosen on validation writers' drawings)", "",
+            "| test characters | answered sure | sure answers right | all answers right |", "| --- | --- | --- | --- |",
+            sure_row("FEMNIST pictures", fp, fy, tau), sure_row("UNIPEN strokes", up, uy, tau),
+            sure_row("UNIPEN drawn on the canvas", dp, uy, tau), "",
+            "| no character at all | answered not sure |", "| --- | --- |", *negative_rows(r), ""]  # fmt: skip
     out += ["## The usual confusions (62 classes: share of each true class answered as each member)", "",
             "| source | group | true | n | answered as | other |", "| --- | --- | --- | --- | --- | --- |",
             *confusions(fp, fy, "FEMNIST image"), *confusions(up, uy, "UNIPEN strokes"), ""]  # fmt: skip

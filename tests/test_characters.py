@@ -155,3 +155,21 @@ def test_tiny_characters_training_writes_a_loadable_checkpoint(fixture_data, tmp
     r = Recognizer.load(tmp_path, model="characters")
     assert r.classes == CHARACTERS and r.predict(strokes=L_SHAPE, classes="lower").text in LOWER
     assert not (tmp_path / "digits.pt").exists()
+
+
+@pytest.mark.slow
+def test_benchmark_reports_honest_confidence():
+    """scripts/benchmark_characters.py on a few test writers: a sure answer is right far more often than an
+    answer at all, and most generated non-characters are not sure (each row is measured, none fixed)."""
+    root = need("femnist", "unipen_letters")
+    sys.path.insert(0, str(REPO))
+    from scripts import benchmark_characters as B
+
+    text = B.main(["--data-dir", str(root), "--limit", "150", "--no-peers"])
+    section = text.split("## Honest confidence")[1].split("## The usual confusions")[0]
+    femnist = next(line for line in section.splitlines() if line.startswith("| FEMNIST pictures"))
+    sure, sure_right, right = (float(c.strip().rstrip("%")) for c in femnist.split("|")[2:5])
+    assert 20 < sure < 100 and sure_right > right + 3
+    negative_rows = section.split("| no character at all")[1].splitlines()[2:]
+    unsure = [float(line.split("|")[2].strip().rstrip("%")) for line in negative_rows if line.startswith("|")]
+    assert len(unsure) == 8 and np.mean(unsure) > 70

@@ -2,6 +2,7 @@
 
     python -m core.train --model characters --data-dir ../shared/data   # what scripts/train_core.sh --only characters runs
     python -m core.train_characters --data-dir ../shared/data           # the same
+    torchrun --standalone --nproc-per-node 2 -m core.train --model characters   # train_core.sh --only characters --nproc 2
 
 The same DigitNet as the digit model with 62 classes in EMNIST byclass order (core/classes.CHARACTERS) and
 narrower image CNNs (a 30-minute budget on 2 CPU cores); the audio branch is left untrained and never served
@@ -16,6 +17,12 @@ through strokes.strokes_to_input (the canvas path). Stages:
   on validation writers' letters drawn through the canvas path (sets.make_drawings);
 - calibrate: a temperature per branch and for both together, and the "sure" threshold, on validation writers.
 Test writers (bucket 1) are never read here: scripts/benchmark_characters.py measures them.
+
+Under torchrun the image and strokes stages run on every process with DistributedDataParallel, exactly as the
+digit model's do (core/distributed.py, core/train_branch.py): every rank loads the same sets and makes the same
+epochs (same seeds), takes its shard of each global batch, and uses its own seeds for dropout and image
+augmentation. Then the other ranks leave, and rank 0 alone fits the fusion head, calibrates and writes the
+checkpoint and card. One process runs exactly as before.
 """
 
 from __future__ import annotations
@@ -33,7 +40,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from core import augment, calibrate, checkpoint, data, sets
+from core import augment, calibrate, checkpoint, data, distributed, sets
 from core.classes import CHARACTERS
 from core.config import Config
 from core.errors import DataError
@@ -206,14 +213,19 @@ def training_files(root: Path) -> dict[str, str]:
 
 
 def main(cfg: Config) -> dict:
-    """Train the characters model and write {cfg.out}/characters.pt and .json; returns the card."""
-    torch.set_num_threads(max(1, cfg.threads))
+    """Train the characters model and write {cfg.out}/characters.pt and .json; returns the card (on ranks
+    other than 0 under torchrun: {})."""
+    distributed.init(cfg.device)
+    world = distributed.world_size()
+    torch.set_num_threads(max(1, cfg.threads // distributed.local_world_size()))  # processes share the cores
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
     t_start = time.time()
-    s = load_sets(cfg, rng)
+    s = load_sets(cfg, rng)  # every rank: the same sets, and `rng` and `gen` in the same state afterwards
     model = DigitNet(DIMS)
+    if world > 1:  # the same initial weights on every rank (seeded above), then each rank's own dropout masks
+        torch.manual_seed(distributed.rank_seed(cfg.seed) + 1)
     history, metrics, seconds = {}, {}, {"data": round(time.time() - t_start, 1)}
 
     def timed(stage, fn):
@@ -237,6 +249,12 @@ def main(cfg: Config) -> dict:
         lambda: train_branch(model, "strokes", strokes_epoch, cfg.stroke_epochs, cfg.stroke_lr, cfg, s["strokes_val"], gen),
     )
     history["strokes"] = {"epochs": h, "best_epoch": best}
+    # the distributed stages end here: every rank leaves the group; rank 0 goes on as one process
+    is_main = distributed.is_main()
+    distributed.barrier()
+    distributed.cleanup()
+    if not is_main:
+        return {}
     history["fusion"] = timed("fusion", lambda: fit_fusion(model, s, cfg, rng))
     metrics["calibration"] = timed("calibrate", lambda: fit_calibration(model, s))
     model.eval()
@@ -254,6 +272,7 @@ def main(cfg: Config) -> dict:
         "classes": CHARACTERS,
         "modalities": list(MODALITIES),
         "config": asdict(cfg),
+        "processes": world,
         "splits": {
             "femnist": "core.sets.writer_split of writer ids: bucket 0 validation, bucket 1 test (never read here), rest train",
             "unipen": "letters (1b/1c) and digits (1a): the same writer_split of writer ids (segfile)",
@@ -283,12 +302,16 @@ def get_args_parser() -> argparse.ArgumentParser:
         p.add_argument("--" + name.replace("_", "-"), type=int, default=getattr(d, name))
     for name in ("image_lr", "stroke_lr", "fusion_lr", "weight_decay", "label_smoothing"):
         p.add_argument("--" + name.replace("_", "-"), type=float, default=getattr(d, name))
+    p.add_argument("--device", choices=("cpu", "cuda"), default=d.device,
+                   help="where the branches train (cuda:LOCAL_RANK under torchrun); the other stages run on cpu")  # fmt: skip
     p.add_argument("--no-verify", dest="verify", action="store_false", help="skip data checksums (generated fixtures)")
     return p
 
 
 def cli(argv: list[str] | None = None) -> None:
     kw = vars(get_args_parser().parse_args(argv))
+    if kw["device"] == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("--device cuda, but torch sees no CUDA device here; use --device cpu (the default)")
     try:
         main(replace(Config(), **{**DEFAULTS, **kw}))
     except DataError as e:

@@ -16,8 +16,10 @@
 #                                                #   the audio branch, then the fusion head, calibration and sphinx weights)
 #   scripts/train_core.sh --model characters     # the same as --only characters (--model digits: --only digits)
 #   scripts/train_core.sh --data-dir DIR ...     # other flags go to `python -m core.train` (digits, audio)
-#   scripts/train_core.sh --nproc 2 ...          # the digit model under torchrun: 2 processes here (core/distributed.py)
+#   scripts/train_core.sh --nproc 2 ...          # the digit and characters models under torchrun: 2 processes here
+#                                                #   (core/distributed.py); --only characters --nproc 2: that model alone
 #   scripts/train_core.sh --nproc 4 --nnodes 2 --rdzv-endpoint HOST:PORT ...   # on each of 2 machines
+#   scripts/train_core.sh --device cuda ...      # the branch stages on the GPU (cuda:LOCAL_RANK); also the characters model's
 # The committed checkpoints come from one process. DRY_RUN=1 prints the commands instead of running them.
 # Leave-one-speaker-out (twelve audio trainings, about an hour) is measured apart:
 #   .venv/bin/python scripts/benchmark_audio.py --loso
@@ -54,15 +56,18 @@ if [ -z "${DIGITS_DATA:-}" ]; then
   if [ -d ../shared/data/mnist ]; then export DIGITS_DATA=../shared/data; else export DIGITS_DATA=data; fi
 fi
 echo "data: $DIGITS_DATA"
-# the reader takes only its data folder from the flags meant for core.train
-READER=()
+# the reader takes only its data folder from the flags meant for core.train; the characters model also --device
+READER=() CHARS=()
 for ((i = 0; i < ${#TRAIN[@]}; i++)); do
   case "${TRAIN[$i]}" in
     --data-dir) READER+=(--data-dir "${TRAIN[$((i + 1))]:-}") ;;
     --data-dir=*) READER+=("${TRAIN[$i]}") ;;
+    --device) CHARS+=(--device "${TRAIN[$((i + 1))]:-}") ;;
+    --device=*) CHARS+=("${TRAIN[$i]}") ;;
   esac
 done
-train_digits() {  # core.train with the given extra flags, in one process or under torchrun
+CHARS=(${READER[@]+"${READER[@]}"} ${CHARS[@]+"${CHARS[@]}"})
+train_torch() {  # core.train with the given extra flags, in one process or under torchrun (both models)
   if [ -z "$NPROC" ]; then
     run "$PY" -m core.train "$@"
   elif [ -z "$ENDPOINT" ]; then  # one machine: torchrun picks a free port itself
@@ -73,14 +78,15 @@ train_digits() {  # core.train with the given extra flags, in one process or und
   fi
 }
 # 1. the digit model: stages image, strokes, audio, fusion, calibrate; the card's test numbers are measured after them
-if [ "$ONLY" = all ] || [ "$ONLY" = digits ]; then train_digits ${TRAIN[@]+"${TRAIN[@]}"}; fi
-if [ "$ONLY" = audio ]; then train_digits --stages audio,fusion,calibrate ${TRAIN[@]+"${TRAIN[@]}"}; fi
+if [ "$ONLY" = all ] || [ "$ONLY" = digits ]; then train_torch ${TRAIN[@]+"${TRAIN[@]}"}; fi
+if [ "$ONLY" = audio ]; then train_torch --stages audio,fusion,calibrate ${TRAIN[@]+"${TRAIN[@]}"}; fi
 # the PocketSphinx expert's weights, fitted for the digits.pt just written (its data folder only)
 case "$ONLY" in all|digits|audio|sphinx) run "$PY" -m core.fit_sphinx ${READER[@]+"${READER[@]}"} ;; esac
 # 2. the line reader: CTC on synthetic lines written by training writers, chosen on held-out writers
 if [ "$ONLY" = all ] || [ "$ONLY" = reader ]; then run "$PY" -m core.train_reader ${READER[@]+"${READER[@]}"}; fi
-# 3. the characters model: FEMNIST, MNIST and UNIPEN letters and digits; epochs chosen on validation writers (one process)
-if [ "$ONLY" = all ] || [ "$ONLY" = characters ]; then run "$PY" -m core.train --model characters ${READER[@]+"${READER[@]}"}; fi
+# 3. the characters model: FEMNIST, MNIST and UNIPEN letters and digits; epochs chosen on validation writers
+#    (its data folder and --device; under torchrun with --nproc, like the digit model)
+if [ "$ONLY" = all ] || [ "$ONLY" = characters ]; then train_torch --model characters ${CHARS[@]+"${CHARS[@]}"}; fi
 [ "$ONLY" = all ] || exit 0
 # 4. the benchmark tables for README (test sets, canvas drawings, latency, size; photos of numbers and peers)
 run "$PY" scripts/benchmark_core.py --out reports/benchmark_core.md

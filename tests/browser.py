@@ -137,6 +137,13 @@ def wait_strokes(page, sel: str, n: int, timeout: float = 15_000) -> str:
     return result(page, sel)
 
 
+def settle(page, timeout: float = 15_000) -> None:
+    """Wait until no output is pending (Gradio dims pending outputs), then for the fade back in (measured: an
+    output is still at opacity 0.2 when the pending marks go, at 1 within 0.4 s): what a screenshot should show."""
+    page.wait_for_function("document.querySelectorAll('.pending, .generating, .translucent').length === 0", timeout=timeout)
+    page.wait_for_timeout(1000)
+
+
 def clear(page, canvas_sel: str, result_sel: str) -> None:
     page.click(f"{canvas_sel} .clear")
     page.wait_for_function(f"({RESULT_JS.format(sel=result_sel)}) === '·'", timeout=15_000)

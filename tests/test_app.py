@@ -23,6 +23,7 @@ from core.strokes import pendigits_to_strokes
 from tests import browser, samples
 from tests.conftest import need
 
+SHOWCASE_LETTER = "R"  # the letter of docs/screenshots/draw_letters.png
 SHOTS = browser.REPO / ("docs" if os.environ.get("DIGITS_UPDATE_DOCS") == "1" else "reports") / "screenshots"
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not Path(browser.CHROMIUM).exists(), reason="Debian chromium not installed")]
@@ -118,7 +119,6 @@ def test_draw_tab_switch_reads_letters(chrome, app_url):
             assert shown in CHARACTERS[10:36], shown
             right += shown == CHARACTERS[u.labels[i]].upper()
             if i == idx[-1]:
-                shot(p, "draw_letters")
                 p.locator("#draw-read-as").get_by_text("digits", exact=True).click()
                 p.wait_for_function(f"'0123456789'.includes({browser.RESULT_JS.format(sel='#draw-result')})", timeout=15_000)
                 p.locator("#draw-read-as").get_by_text("digits and letters", exact=True).click()
@@ -126,6 +126,13 @@ def test_draw_tab_switch_reads_letters(chrome, app_url):
                 assert browser.result(p, "#draw-result") in CHARACTERS
             browser.clear(p, "#draw-canvas", "#draw-result")
         assert right >= 3, f"{right}/5 letters of test writers read right"
+        # README's picture: the first R of the test writers, drawn with the mouse, switch on "letters", settled
+        p.locator("#draw-read-as").get_by_text("letters", exact=True).click()
+        k = next(i for i in sets.writer_split(u.segfile, "test") if CHARACTERS[u.labels[i]] == SHOWCASE_LETTER)
+        browser.draw(p, "#draw-canvas", [q.tolist() for q in sets.to_canvas(S.unipen_strokes(u.sample(k)))])
+        assert browser.wait_result(p, "#draw-result") in CHARACTERS[10:36]
+        browser.settle(p)
+        shot(p, "draw_letters")
 
 
 def test_empty_canvas_shows_a_hint_not_an_error(page):

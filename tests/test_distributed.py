@@ -28,7 +28,11 @@ from tests.fixtures import font_digits, template_path
 WORLD = 2
 N_TRAIN, N_VAL = 512, 128
 EPOCHS = {"image": 2, "strokes": 5}
-EXACT_EPOCHS = 3  # 24 steps: float rounding differences stay at rounding level (they grow once the loss nears 0)
+# 8 steps: float rounding differences stay at rounding level. They grow fast after that, with or without DDP:
+# measured here (torch 2.14.1, 1 thread), full batches against the mean of two half-batch gradients in ONE
+# process end 9.9e-7 / 2.6e-2 / 2.5e-2 of the distance moved after 1 / 2 / 3 epochs, and two ranks 9.9e-7 /
+# 1.1e-2 / 2.0e-2; 3 epochs (24 steps, as this test had) failed the 1e-4 bound below.
+EXACT_EPOCHS = 1
 DIMS = ModelDimensions(embed=32, image_channels=(8, 16, 32), stroke_hidden=64)
 CFG = Config(batch_size=64, patience=5)
 
@@ -135,7 +139,7 @@ def test_two_processes_end_identical_and_match_one(tmp_path, one_thread):
         assert r0["hist"] == r1["hist"]  # same losses, validation and stopping decisions on both ranks
 
     # The same steps: without BatchNorm and dropout, the mean of two half-batch gradients is the full batch's
-    # up to float rounding (the sums run in another order), so 24 AdamW steps end where one process ends.
+    # up to float rounding (the sums run in another order), so 8 AdamW steps end where one process ends.
     init, single, hist = tiny_training(exact=True)
     two = torch.load(tmp_path / "rank0-exact.pt", weights_only=True)
     moved, apart = distance(single, init), distance(two["state"], single)
@@ -158,3 +162,65 @@ def test_two_processes_end_identical_and_match_one(tmp_path, one_thread):
         one_row, two_row = hist[m][0][-1], two["hist"][m][0][-1]
         assert abs(one_row["val_acc"] - two_row["val_acc"]) <= 0.1, (one_row, two_row)
         assert abs(one_row["loss"] - two_row["loss"]) <= 0.1 * one_row["loss"], (one_row, two_row)
+
+
+# ---------------------------------------------------------------- the characters model, whole, under two ranks
+
+CHARS_BUDGET = dict(image_epochs=2, stroke_epochs=2, fusion_epochs=1, limit=300, threads=1)
+
+
+def chars_config(root: Path, out: Path):
+    from core import train_characters
+
+    return replace(Config(), **{**train_characters.DEFAULTS, **CHARS_BUDGET}, data_dir=str(root), verify=False, out=str(out))
+
+
+def chars_rank_main(r: int, port: int, root: Path, out: Path) -> None:
+    """One rank of `python -m core.train --model characters` under torchrun; a spy keeps each rank's weights
+    after each branch stage (rank 1's main returns {} and writes nothing)."""
+    from core import train_characters
+
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(r), WORLD_SIZE=str(WORLD),
+        LOCAL_RANK=str(r), LOCAL_WORLD_SIZE=str(WORLD),
+    )  # fmt: skip
+    real = train_characters.train_branch
+
+    def spy(model, modality, *args, **kw):
+        result = real(model, modality, *args, **kw)
+        torch.save({k: v.clone() for k, v in model.state_dict().items()}, out / f"rank{r}-{modality}.pt")
+        return result
+
+    train_characters.train_branch = spy
+    card = train_characters.main(chars_config(root, out / "two"))
+    torch.save({"card_returned": bool(card)}, out / f"rank{r}-done.pt")
+
+
+def test_two_processes_train_the_characters_model_like_one(fixture_data, tmp_path, one_thread):
+    from core import Recognizer, train_characters
+
+    mp.spawn(chars_rank_main, args=(free_port(), fixture_data, tmp_path), nprocs=WORLD, join=True)
+    assert [torch.load(tmp_path / f"rank{r}-done.pt")["card_returned"] for r in range(WORLD)] == [True, False]
+    assert sorted(p.name for p in (tmp_path / "two").iterdir()) == ["characters.json", "characters.pt"]  # rank 0's only
+    for m in ("image", "strokes"):  # both ranks leave each branch stage with the same weights, bit for bit
+        a, b = (torch.load(tmp_path / f"rank{r}-{m}.pt", weights_only=True) for r in range(WORLD))
+        assert not [k for k in a if not torch.equal(a[k], b[k])], m
+
+    two = Recognizer.load(tmp_path / "two", model="characters")
+    one = train_characters.main(chars_config(fixture_data, tmp_path / "one"))
+    assert two.card["processes"] == WORLD and one["processes"] == 1
+    # The same data, epochs, global batches and schedule; BatchNorm over half batches, dropout and image
+    # augmentation per rank: another path of the weights, the same result within tolerance. A tiny run on
+    # generated data (its letters are random pen walks) barely leaves chance, so the losses say most: measured
+    # within 1% of each other (image 3.78 / 3.79, strokes 3.95 / 3.98 after 2 epochs), accuracies on 46-96
+    # validation items within 0.05. Tolerances: losses 10%, accuracies 0.1. scripts/benchmark_distributed.py
+    # compares real trainings.
+    for m in ("image", "strokes"):
+        h1, h2 = one["history"][m]["epochs"], two.card["history"][m]["epochs"]
+        print(m, "one process", h1, "two", h2)
+        assert len(h1) == len(h2) == CHARS_BUDGET["image_epochs" if m == "image" else "stroke_epochs"]
+        assert abs(h1[-1]["val_acc"] - h2[-1]["val_acc"]) <= 0.1, (h1, h2)
+        assert abs(h1[-1]["loss"] - h2[-1]["loss"]) <= 0.1 * h1[-1]["loss"], (h1, h2)
+    for k in ("femnist_val", "image_val", "strokes_val", "drawings_val_fused"):
+        print(k, one["metrics"][k], two.card["metrics"][k])
+        assert abs(one["metrics"][k] - two.card["metrics"][k]) <= 0.1, k

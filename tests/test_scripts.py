@@ -56,5 +56,13 @@ def test_train_core_trains_the_characters_model_alone():
     for flags in (("--only", "characters"), ("--model", "characters"), ("--model=characters",)):
         lines = dry_train(*flags, "--data-dir", "/d", "--limit", "10").stdout.splitlines()[1:]
         assert len(lines) == 1 and lines[0].endswith("-m core.train --model characters --data-dir /d"), lines
+    two = dry_train("--only", "characters", "--nproc", "2", "--data-dir", "/d", "--device", "cuda", "--limit", "10").stdout
+    assert two.splitlines()[1].endswith(
+        "torchrun --standalone --nproc-per-node 2 -m core.train --model characters --data-dir /d --device cuda"
+    ), two  # under torchrun, like the digit model; its data folder and device only
+    several = dry_train("--model=characters", "--nproc", "4", "--nnodes", "2", "--rdzv-endpoint", "host:29400").stdout
+    assert "--rdzv-backend c10d --rdzv-endpoint host:29400 -m core.train --model characters" in several
+    everything = dry_train("--nproc", "2", "--limit", "10").stdout
+    assert "--nproc-per-node 2 -m core.train --model characters" in everything
     digits = dry_train("--model", "digits", "--limit", "10").stdout.splitlines()[1:]
     assert len(digits) == 2 and digits[0].endswith("-m core.train --limit 10") and digits[1].endswith("-m core.fit_sphinx")

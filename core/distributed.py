@@ -15,7 +15,9 @@ What is shared and what is per rank (core/train_branch.py):
   (`average_buffers`); validation is sharded and gathered, so every rank sees the same accuracy and takes
   the same early-stopping decision;
 - after the branch stages every rank leaves the group (`cleanup`) and rank 0 goes on as one process:
-  fusion, calibration, test numbers, and the checkpoint and model card, which only it writes (core/train.py).
+  fusion, calibration, test numbers, and the checkpoint and model card, which only it writes (core/train.py
+  for the digit model, core/train_characters.py for the characters model: both through `start`,
+  `own_seeds` and `finish` below).
 """
 
 from __future__ import annotations
@@ -163,3 +165,27 @@ def cleanup() -> None:
     """Leave the process group (end of training on this rank)."""
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
+
+
+def start(device: str, threads: int, seed: int) -> int:
+    """A training run's first step on every rank: join the group, split the machine's `threads` among
+    its processes, and seed torch alike everywhere (the model built next starts the same on every rank).
+    Returns the number of processes (for the model card: after `finish` there is one)."""
+    init(device)
+    torch.set_num_threads(max(1, threads // local_world_size()))  # processes share the cores
+    torch.manual_seed(seed)
+    return world_size()
+
+
+def own_seeds(seed: int) -> None:
+    """After the model is built: each rank's own dropout masks from here on (one process: nothing changes)."""
+    if world_size() > 1:
+        torch.manual_seed(rank_seed(seed) + 1)
+
+
+def finish() -> bool:
+    """The distributed stages end: every rank leaves the group; True on the one that goes on alone (rank 0)."""
+    main = is_main()
+    barrier()
+    cleanup()
+    return main

@@ -201,10 +201,7 @@ def git_commit() -> str:
 
 def main(cfg: Config) -> dict:
     """Train and write the checkpoint; returns its card (on ranks other than 0 under torchrun: {})."""
-    distributed.init(cfg.device)
-    world = distributed.world_size()
-    torch.set_num_threads(max(1, cfg.threads // distributed.local_world_size()))  # processes share the cores
-    torch.manual_seed(cfg.seed)
+    world = distributed.start(cfg.device, cfg.threads, cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
     t_start = time.time()
@@ -223,8 +220,7 @@ def main(cfg: Config) -> dict:
             model = new_audio_encoder(model, audio_dims(cfg, model.dims), stages)
     else:
         model, card = DigitNet(audio_dims(cfg)), {}
-    if world > 1:  # the same initial weights on every rank (seeded above), then each rank's own dropout masks
-        torch.manual_seed(distributed.rank_seed(cfg.seed) + 1)
+    distributed.own_seeds(cfg.seed)  # the same initial weights on every rank (seeded above), then its own dropout
     history = card.get("history", {})
     metrics = card.get("metrics", {})
     metrics.pop("audio_val_heldout_speaker", None)  # a best-of-epochs score; see audio_selection below
@@ -265,11 +261,7 @@ def main(cfg: Config) -> dict:
         }
     if cfg.loso:
         metrics["fsdd_leave_one_speaker_out"] = timed("loso", lambda: leave_one_speaker_out(cfg))
-    # the distributed stages end here: every rank leaves the group; rank 0 goes on as one process
-    is_main = distributed.is_main()
-    distributed.barrier()
-    distributed.cleanup()
-    if not is_main:
+    if not distributed.finish():  # the distributed stages end here; rank 0 goes on as one process
         return {}
     if "fusion" in stages:
         model.calibration.drawing_anchor.zero_()  # fitted for the old head by the calibrate stage; chosen anew there

@@ -215,17 +215,13 @@ def training_files(root: Path) -> dict[str, str]:
 def main(cfg: Config) -> dict:
     """Train the characters model and write {cfg.out}/characters.pt and .json; returns the card (on ranks
     other than 0 under torchrun: {})."""
-    distributed.init(cfg.device)
-    world = distributed.world_size()
-    torch.set_num_threads(max(1, cfg.threads // distributed.local_world_size()))  # processes share the cores
-    torch.manual_seed(cfg.seed)
+    world = distributed.start(cfg.device, cfg.threads, cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
     t_start = time.time()
     s = load_sets(cfg, rng)  # every rank: the same sets, and `rng` and `gen` in the same state afterwards
     model = DigitNet(DIMS)
-    if world > 1:  # the same initial weights on every rank (seeded above), then each rank's own dropout masks
-        torch.manual_seed(distributed.rank_seed(cfg.seed) + 1)
+    distributed.own_seeds(cfg.seed)  # the same initial weights on every rank (seeded above), then its own dropout
     history, metrics, seconds = {}, {}, {"data": round(time.time() - t_start, 1)}
 
     def timed(stage, fn):
@@ -249,11 +245,7 @@ def main(cfg: Config) -> dict:
         lambda: train_branch(model, "strokes", strokes_epoch, cfg.stroke_epochs, cfg.stroke_lr, cfg, s["strokes_val"], gen),
     )
     history["strokes"] = {"epochs": h, "best_epoch": best}
-    # the distributed stages end here: every rank leaves the group; rank 0 goes on as one process
-    is_main = distributed.is_main()
-    distributed.barrier()
-    distributed.cleanup()
-    if not is_main:
+    if not distributed.finish():  # the distributed stages end here; rank 0 goes on as one process
         return {}
     history["fusion"] = timed("fusion", lambda: fit_fusion(model, s, cfg, rng))
     metrics["calibration"] = timed("calibrate", lambda: fit_calibration(model, s))

@@ -2,7 +2,8 @@
 
 The two ranks are started the way torchrun starts them: the same environment variables (RANK, WORLD_SIZE,
 LOCAL_RANK, MASTER_ADDR, MASTER_PORT), one process each (torch.multiprocessing, spawn), on a tiny model
-and generated digits, so the whole test takes seconds.
+and generated digits: the digit-model test takes seconds; the characters model's whole recipe on generated
+data about 45 s (marked slow).
 """
 
 from __future__ import annotations
@@ -196,6 +197,7 @@ def chars_rank_main(r: int, port: int, root: Path, out: Path) -> None:
     torch.save({"card_returned": bool(card)}, out / f"rank{r}-done.pt")
 
 
+@pytest.mark.slow
 def test_two_processes_train_the_characters_model_like_one(fixture_data, tmp_path, one_thread):
     from core import Recognizer, train_characters
 

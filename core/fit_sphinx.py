@@ -11,6 +11,10 @@ for each clip is computed once. The expert's two weights minimize the negative l
 combined answer; each speaker's accuracy with the expert is measured with weights fitted on the other
 five (nested), and the weights shipped are fitted on all six -> checkpoints/sphinx.json, tied to the
 digits.pt they were fitted with.
+
+The same out-of-fold answers measure Teach mode on speakers the CNN never heard (`adaptation_curve`:
+accuracy on a left-out speaker's other clips after 1-5 of their clips per digit), written beside the
+weights under "loso" -> "adaptation".
 """
 
 from __future__ import annotations
@@ -24,23 +28,29 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from core import adapt as AD
 from core import audio as A
 from core import checkpoint, data, sphinx
 from core.config import audio_config
 from core.train_audio import all_speakers, audio_epoch, speaker_fold, train_audio
 from core.train_branch import train_branch
-from core.tuples import branch_logits
+from core.tuples import embed_items
 
 # epochs per left-out speaker, chosen by nested leave-one-speaker-out (scripts/benchmark_audio.py --loso,
 # README): for each, with the next speaker in data.FSDD_SPEAKERS held out, never the left-out one
 FOLD_EPOCHS = {"george": 36, "jackson": 13, "lucas": 24, "nicolas": 23, "theo": 30, "yweweler": 13}
+ADAPT_KS = (1, 2, 3, 5)  # examples per digit of the left-out speaker in the adaptation curve (0: plain LOSO)
+ADAPT_REPEATS = 5  # draws of the examples per speaker and k
+ADAPT_VALIDATION_SPEAKERS = ("theo",)  # core.adapt chose its L2 on theo: shown, not in the reported means
 L2 = 1e-3  # a whisper of ridge on the weights: two numbers, 2,500 clips; keeps them finite if a feature is constant
 
 
-def out_of_fold_logits(cfg, nested: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
-    """(3000, 10) audio logits, each from the fold that left its speaker out; labels; speakers; fold facts."""
+def out_of_fold_logits(cfg, nested: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict, np.ndarray]:
+    """(3000, 10) audio logits, each from the fold that left its speaker out; labels; speakers; fold facts;
+    and (3000, D) the audio embeddings those folds gave (for the adaptation curve)."""
     every = all_speakers(cfg)
     logits = np.zeros((len(every.y), 10), np.float32)
+    embeds: np.ndarray | None = None
     folds = {}
     for k, s in enumerate(data.FSDD_SPEAKERS):
         t0 = time.time()
@@ -51,12 +61,14 @@ def out_of_fold_logits(cfg, nested: bool = False) -> tuple[np.ndarray, np.ndarra
             epochs = FOLD_EPOCHS[s]
             train_branch(model, "audio", lambda e: audio_epoch(five, rng, cfg.spec_masks), epochs, cfg.audio_lr, cfg, None, gen)
         model.eval()
-        lg = branch_logits(model, "audio", test.x).numpy()
-        logits[every.speakers == s] = lg
+        e, lg = (t.numpy() for t in embed_items(model, "audio", test.x))
+        if embeds is None:
+            embeds = np.zeros((len(every.y), e.shape[1]), np.float32)
+        logits[every.speakers == s], embeds[every.speakers == s] = lg, e
         folds[s] = {"epochs": int(epochs), "accuracy": round(float((lg.argmax(1) == test.y.numpy()).mean()), 5),
                     "seconds": round(time.time() - t0, 1)}  # fmt: skip
         tqdm.write(f"fit_sphinx: fold {s}: {json.dumps(folds[s])}")
-    return logits, every.y.numpy(), every.speakers.astype(str), folds
+    return logits, every.y.numpy(), every.speakers.astype(str), folds, embeds
 
 
 def clip_evidence(root: Path) -> np.ndarray:
@@ -106,6 +118,72 @@ def nested_accuracy(lp: np.ndarray, ev: np.ndarray, y: np.ndarray, speakers: np.
     return out
 
 
+def adaptation_curve(
+    lp: np.ndarray, embeds: np.ndarray, ev: np.ndarray, y: np.ndarray, speakers: np.ndarray, seed: int = 0
+) -> dict:
+    """Teach mode on speakers the CNN never heard: for each left-out speaker, k of their clips per digit
+    adapt the fold's audio branch (`core.adapt.fit_correction`, the code `Recognizer.adapt` runs, at its
+    default L2; fitted without the expert's evidence, as `Recognizer.adapt` fits it), and their other clips
+    are scored, ADAPT_REPEATS draws each, by the CNN alone and with the expert's evidence (weights fitted on
+    the other five). The fold logits are calibrated with the shipped branch's temperature, so L2 acts at
+    about, not exactly, the strength it has in the app. A k a speaker has too few clips for is skipped.
+    -> `summarize_adaptation` of {speaker: {"cnn" | "with_expert": [accuracy at k = 0, *ADAPT_KS]}}."""
+    rng = np.random.default_rng(seed)
+    per: dict[str, dict[str, list[float]]] = {}
+    for s in data.FSDD_SPEAKERS:
+        here = np.flatnonzero(speakers == s)
+        others = speakers != s
+        w = fit_weights(lp[others], ev[others], y[others])
+        with_ev = sphinx.combine(lp[here], ev[here], w)
+        acc = {"cnn": [float((lp[here].argmax(1) == y[here]).mean())],
+               "with_expert": [float((with_ev.argmax(1) == y[here]).mean())]}  # fmt: skip
+        for k in ADAPT_KS:
+            if min(int((y[here] == d).sum()) for d in range(10)) <= k:
+                break
+            runs = {"cnn": [], "with_expert": []}
+            for _ in range(ADAPT_REPEATS):
+                ex = np.concatenate([rng.choice(np.flatnonzero(y[here] == d), k, replace=False) for d in range(10)])
+                rest = np.setdiff1d(np.arange(len(here)), ex)
+                e_ex, z_ex, y_ex = (torch.from_numpy(a[here[ex]]) for a in (embeds, lp, y))
+                corr = AD.fit_correction(e_ex, z_ex, y_ex.long(), None, AD.L2)
+                with torch.inference_mode():
+                    c = corr(torch.from_numpy(embeds[here[rest]])).numpy()
+                runs["cnn"].append(float(((lp[here[rest]] + c).argmax(1) == y[here[rest]]).mean()))
+                runs["with_expert"].append(float(((with_ev[rest] + c).argmax(1) == y[here[rest]]).mean()))
+            for key in runs:
+                acc[key].append(float(np.mean(runs[key])))
+        per[s] = {key: [round(v, 4) for v in vals] for key, vals in acc.items()}
+        tqdm.write(f"fit_sphinx: adaptation {s}: {json.dumps(per[s])}")
+    return summarize_adaptation(per)
+
+
+def summarize_adaptation(per_speaker: dict[str, dict[str, list[float]]]) -> dict:
+    """Per-speaker curves -> {"cnn" | "with_expert": {"0", "1", ...: mean accuracy, "worst_speaker_1"},
+    "per_speaker": ..., "reported_speakers": [...]}. Means and the worst speaker leave out
+    ADAPT_VALIDATION_SPEAKERS (core.adapt's L2 was chosen on them); their rows stay in "per_speaker"."""
+    reported = [s for s in per_speaker if s not in ADAPT_VALIDATION_SPEAKERS]
+    out: dict = {"per_speaker": per_speaker, "reported_speakers": reported}
+    one = 1 + ADAPT_KS.index(1)
+    for key in ("cnn", "with_expert"):
+        n = min(len(per_speaker[s][key]) for s in reported)
+        out[key] = {str(k): round(float(np.mean([per_speaker[s][key][j] for s in reported])), 5)
+                    for j, k in enumerate((0, *ADAPT_KS)[:n])}  # fmt: skip
+        if n > one:
+            out[key]["worst_speaker_1"] = round(float(min(per_speaker[s][key][one] for s in reported)), 5)
+    return out
+
+
+def adaptation_table(curve: dict) -> str:
+    """The curve as a markdown table (README)."""
+    ks = [k for k in curve["cnn"] if k.isdigit()]
+    rows = ["| examples per digit | " + " | ".join(ks) + " | worst speaker, 1 |", "|" + " --- |" * (len(ks) + 2)]
+    for key, name in (("cnn", "audio CNN + profile"), ("with_expert", "with PocketSphinx + profile")):
+        worst = curve[key].get("worst_speaker_1")
+        cells = [f"{100 * curve[key][k]:.1f}%" for k in ks] + ["-" if worst is None else f"{100 * worst:.1f}%"]
+        rows.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
 def write(path: Path, weights: np.ndarray, digits_sha256: str, temperature: float, report: dict) -> dict:
     doc = {
         "format": sphinx.FORMAT,
@@ -141,15 +219,19 @@ def main(argv: list[str] | None = None) -> dict:
     temperature = float(model.calibration.log_temp[2].exp())  # MODALITIES order: image, strokes, audio
     cfg = audio_config(card.get("config", {}), data_dir=args.data_dir, threads=args.threads)
     t0 = time.time()
-    logits, y, speakers, folds = out_of_fold_logits(cfg, args.nested)
+    logits, y, speakers, folds, embeds = out_of_fold_logits(cfg, args.nested)
     ev = clip_evidence(data.data_root(args.data_dir))
     lp = log_probs(logits, temperature)
     report = nested_accuracy(lp, ev, y, speakers)
     report["folds"] = folds
     report["minutes"] = round((time.time() - t0) / 60, 1)
     weights = fit_weights(lp, ev, y)
-    doc = write(folder / sphinx.FILE, weights, card["checkpoint"]["sha256"], temperature, report)
-    print(json.dumps({k: doc[k] for k in ("weights", "loso")}, indent=1))
+    sha = card["checkpoint"]["sha256"]
+    write(folder / sphinx.FILE, weights, sha, temperature, report)  # the weights are safe before the curve runs
+    print(json.dumps({"weights": [float(v) for v in weights], "loso": report}, indent=1))
+    report["adaptation"] = adaptation_curve(lp, embeds, ev, y, speakers)
+    doc = write(folder / sphinx.FILE, weights, sha, temperature, report)
+    print(adaptation_table(report["adaptation"]))
     return doc
 
 

@@ -125,3 +125,37 @@ def test_the_expert_changes_audio_answers_and_nothing_else(checkpoints_copy):
     assert np.isclose(fused_b.probs.sum(), 1.0) and not np.allclose(fused_a.probs, fused_b.probs)
     batch = expert.predict_batch(audios=[clip.path, None], images=[None, img])
     assert np.allclose(batch[0].probs, b.probs) and np.allclose(batch[1].probs, plain.predict(image=img).probs)
+
+
+def test_adaptation_curve_learns_each_left_out_speakers_way_of_saying_digits():
+    """fit_sphinx's Teach-mode curve on made-up fold outputs: every speaker says each digit with its own
+    offset in embedding space the base head never saw; a few examples per digit must recover it, the k=0
+    point must be the plain out-of-fold accuracy of the reported speakers (theo, a validation speaker, left
+    out), and evidence that names the right digit must help the with-expert curve and only it."""
+    from core import data
+    from core import fit_sphinx as F
+
+    rng = np.random.default_rng(0)
+    y = np.tile(np.repeat(np.arange(10), 50), 6)
+    speakers = np.repeat(np.array(data.FSDD_SPEAKERS), 500)
+    means = rng.normal(size=(10, 32))
+    shift = {s: rng.normal(size=(10, 32)) * 1.5 for s in data.FSDD_SPEAKERS}
+    e = np.stack([means[d] + shift[s][d] + rng.normal(size=32) * 0.5 for d, s in zip(y, speakers)]).astype(np.float32)
+    lp = F.log_probs((e @ means.T).astype(np.float32) / 5, 1.0)
+    silent = np.zeros((len(y), 2, 10), np.float32)
+    curve = F.adaptation_curve(lp, e, silent, y, speakers)
+    reported = speakers != "theo"
+    assert curve["reported_speakers"] == [s for s in data.FSDD_SPEAKERS if s != "theo"]
+    assert curve["cnn"]["0"] == pytest.approx(float((lp[reported].argmax(1) == y[reported]).mean()), abs=1e-4)
+    assert curve["cnn"]["0"] < 0.97
+    assert curve["cnn"]["1"] > curve["cnn"]["0"] + 0.02 and curve["cnn"]["5"] >= 0.99
+    assert curve["with_expert"] == curve["cnn"]  # no evidence, no change
+    assert F.adaptation_table(curve).splitlines()[0].startswith("| examples per digit | 0 | 1 | 2 | 3 | 5 |")
+
+    told = silent.copy()  # the decoder heard the right word on 80% of clips, nothing on the rest
+    heard = rng.random(len(y)) < 0.8
+    told[:, 0, :] = np.where(heard[:, None], -1.0, 0.0)
+    told[heard, 0, y[heard]] = 0.0
+    helped = F.adaptation_curve(lp, e, told, y, speakers)
+    assert helped["cnn"] == curve["cnn"]
+    assert helped["with_expert"]["0"] > curve["cnn"]["0"] + 0.01

@@ -34,7 +34,7 @@ from core import InputError, Recognizer, checkpoint, data, negatives, sets  # no
 from core.classes import CHARACTERS, view  # noqa: E402
 from core.timing import median_ms_per_item  # noqa: E402
 from core.train_characters import unipen_sets  # noqa: E402
-from scripts.benchmark_core import pct  # noqa: E402
+from scripts.benchmark_core import pct, publish  # noqa: E402
 
 BATCH = 500  # items per predict_batch call
 LATENCY_ITEMS = 300  # single calls timed per input kind
@@ -267,11 +267,7 @@ def main(argv: list[str] | None = None) -> str:
             f"| FEMNIST image | {per_writer(fp, fy, fw)} |"]  # fmt: skip
     out.append(f"| UNIPEN strokes | {per_writer(up, uy, uw)} |")
     text = "\n".join(out)
-    print(text)
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(text + "\n")
-    return text
+    return publish(text, args.out)
 
 
 if __name__ == "__main__":

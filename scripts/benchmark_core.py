@@ -49,6 +49,15 @@ def pct(x: float) -> str:
     return f"{100 * x:.2f}%"
 
 
+def publish(text: str, out: str | None) -> str:
+    """Print a benchmark's markdown, and also write it to `out` when given (folders made as needed)."""
+    print(text)
+    if out:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        Path(out).write_text(text + "\n")
+    return text
+
+
 def drawing_trajectories(root: Path, split: str) -> dict[str, tuple[list, np.ndarray]]:
     """Every pendigits row and UNIPEN donor digit of `split` (val | test) as a pen path (y up), with labels."""
     pp, py = data.load_pendigits(root, "train" if split == "val" else "test")

@@ -33,7 +33,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from core import Recognizer, data, sets  # noqa: E402
 from scripts.benchmark_characters import probs_of, scores, unipen_items  # noqa: E402
-from scripts.benchmark_core import pct  # noqa: E402
+from scripts.benchmark_core import pct, publish  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 TARGET_POINTS = 0.3  # issue #11: N processes reach 1 process's accuracy within 0.3 points on the same budget
@@ -147,11 +147,7 @@ def main(argv: list[str] | None = None) -> str:
             *[f"    {' '.join(c)}" for c in commands.values()],
         ]
     )
-    print(text)
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(text + "\n")
-    return text
+    return publish(text, args.out)
 
 
 if __name__ == "__main__":

@@ -131,11 +131,13 @@ def to_gray(a: np.ndarray) -> np.ndarray:
     else:
         f, scale = to_unit(a), np.float32(1.0)
     rgb = np.ascontiguousarray(f[..., :3], dtype=np.float32)
-    lum = cv2.transform(rgb, (LUMA * scale).reshape(1, 3))
     if a.shape[2] != 4:
-        return lum
+        return cv2.transform(rgb, (LUMA * scale).reshape(1, 3))
+    # one pass over the pixels gives both planes: luminance, and the channel mean that picks the paper
+    planes = cv2.transform(rgb, np.stack([LUMA * scale, np.full(3, scale / 3, np.float32)]))
+    lum, mean = planes[..., 0], planes[..., 1]
     alpha = f[..., 3].astype(np.float32) * scale
-    paper = paper_under(cv2.transform(rgb, np.full((1, 3), scale / 3, np.float32)), alpha)
+    paper = paper_under(mean, alpha)
     return lum if paper is None else lum * alpha + paper * (1.0 - alpha)
 
 

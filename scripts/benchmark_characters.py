@@ -169,6 +169,15 @@ def per_writer(p: np.ndarray, y: np.ndarray, writers: np.ndarray, min_items: int
     return f"{len(accs)} | " + " | ".join(pct(v) for v in q)
 
 
+def femnist_items(f: data.Femnist, split: str, limit: int, rng: np.random.Generator) -> tuple:
+    """FEMNIST writers of `split` (at most `limit` items; 0: all) -> (raw 28x28 boxes, their MNIST-convention
+    images, labels, writers). Blank boxes (no ink) are left out, as in training."""
+    idx = sets.writer_split(f.writers, split)
+    idx = idx[sets.subsample(len(idx), limit, rng)]
+    fx, kept = sets.femnist_images(f.images[idx])
+    return f.images[idx][kept], fx, f.labels[idx][kept], f.writers[idx][kept]
+
+
 def unipen_items(root: Path, split: str, limit: int, rng: np.random.Generator) -> tuple[list, np.ndarray, np.ndarray, np.ndarray]:
     """UNIPEN letters and digits of one writer split -> (pen paths, stroke inputs, labels, writers); samples
     with nothing to read (one repeated point) are left out, as in training."""
@@ -200,10 +209,7 @@ def main(argv: list[str] | None = None) -> str:
     r = Recognizer.load(args.checkpoints, model="characters")
 
     f = data.load_femnist(root)
-    idx = sets.writer_split(f.writers, args.split)
-    idx = idx[sets.subsample(len(idx), args.limit, rng)]
-    fx, kept = sets.femnist_images(f.images[idx])  # blank boxes (no ink) are left out, as in training
-    raw, fy, fw = f.images[idx][kept], f.labels[idx][kept], f.writers[idx][kept]
+    raw, fx, fy, fw = femnist_items(f, args.split, args.limit, rng)
     fp = probs_of(r, images=list(raw))
     fs = scores(fp, fy)
 

@@ -32,7 +32,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from core import Recognizer, data, sets  # noqa: E402
-from scripts.benchmark_characters import probs_of, scores, unipen_items  # noqa: E402
+from scripts.benchmark_characters import femnist_items, probs_of, scores, unipen_items  # noqa: E402
 from scripts.benchmark_core import pct, publish  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
@@ -60,13 +60,10 @@ def train_commands(args: argparse.Namespace) -> dict[str, list[str]]:
 def test_sets(root: Path, limit: int) -> dict:
     """FEMNIST test writers' raw images and UNIPEN test writers' canvas strokes, with labels."""
     rng = np.random.default_rng(0)
-    f = data.load_femnist(root)
-    idx = sets.writer_split(f.writers, "test")
-    idx = idx[sets.subsample(len(idx), limit, rng)]
-    _, kept = sets.femnist_images(f.images[idx])  # blank boxes are left out, as in benchmark_characters
+    raw, _, fy, _ = femnist_items(data.load_femnist(root), "test", limit, rng)
     parts, _, uy, _ = unipen_items(root, "test", limit, rng)
     return {
-        "femnist": (list(f.images[idx][kept]), f.labels[idx][kept]),
+        "femnist": (list(raw), fy),
         "unipen": ([sets.to_canvas(q) for q in parts], uy),
     }
 

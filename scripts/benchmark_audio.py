@@ -66,13 +66,15 @@ def answers(r: Recognizer, clips: list[tuple[np.ndarray, int]]) -> list:
 
 
 def espeak_rows(r: Recognizer) -> list[tuple[str, str, str]]:
-    right, by_voice = 0, {}
+    right, by_voice, sure, sure_right = 0, {}, 0, 0
     for voice, _sex in tqdm(ESPEAK_VOICES, desc="espeak-ng voices", leave=False):
         for speed in ESPEAK_SPEEDS:
             preds = answers(r, [espeak(w, voice, speed) for w in WORDS])
             ok = sum(p.label == d for d, p in enumerate(preds))
             by_voice[f"{voice}@{speed}"] = ok
             right += ok
+            sure += sum(p.sure for p in preds)
+            sure_right += sum(p.sure and p.label == d for d, p in enumerate(preds))
     n = 10 * len(by_voice)
     female = sum(v for k, v in by_voice.items() if "+f" in k)
     n_f = 10 * sum(1 for k in by_voice if "+f" in k)
@@ -81,7 +83,9 @@ def espeak_rows(r: Recognizer) -> list[tuple[str, str, str]]:
         (f"espeak-ng digits, {len(by_voice)} voice variants ({n} clips)", "≥ 95%", f"{100 * right / n:.1f}%"),
         ("  female variants / male variants", "", f"{100 * female / n_f:.1f}% / {100 * (right - female) / (n - n_f):.1f}%"),
         ("  worst variant", "", f"{worst}: {by_voice[worst]}/10"),
-    ]
+        ("  answered sure / right when sure (a digit called not sure is a miss, not an error)", "",
+         f"{100 * sure / n:.1f}% / {100 * sure_right / max(sure, 1):.1f}%"),
+    ]  # fmt: skip
 
 
 def not_sure_rows(r: Recognizer, root: Path) -> list[tuple[str, str, str]]:

@@ -1,9 +1,10 @@
+import copy
 import itertools
 
 import pytest
 import torch
 
-from core.model import MODALITIES, DigitNet, ModelDimensions
+from core.model import MODALITIES, DigitNet, ModelDimensions, fold_batchnorm
 
 
 @pytest.fixture(scope="module")
@@ -75,3 +76,26 @@ def test_drawing_anchor_leans_on_strokes_only_for_drawings():
 def test_no_input_is_an_error(net):
     with pytest.raises(ValueError, match="at least one"):
         net()
+
+
+def test_folding_batchnorm_keeps_every_answer():
+    """Recognizer.load folds each BatchNorm into the layer before it: the same logits, embeddings and
+    calibrated answers as the eval-mode model with its statistics, for every branch and subset."""
+    torch.manual_seed(0)
+    model = DigitNet(ModelDimensions())
+    for m in model.modules():  # trained-looking statistics, not the identity a fresh BatchNorm is
+        if isinstance(m, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+            m.weight.data.uniform_(0.5, 1.5)
+            m.bias.data.uniform_(-0.2, 0.2)
+    model.eval()
+    x = inputs(3)
+    before = {m: model.encode(m, x[m]) for m in MODALITIES}
+    folded = fold_batchnorm(copy.deepcopy(model))
+    norms = [m for m in folded.modules() if isinstance(m, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d))]
+    assert not norms, norms  # every one was after a conv or linear layer
+    for m in MODALITIES:
+        torch.testing.assert_close(folded.encode(m, x[m]), before[m], atol=1e-5, rtol=1e-5)
+    with pytest.raises(ValueError, match="eval-mode"):
+        fold_batchnorm(DigitNet(ModelDimensions()).train())

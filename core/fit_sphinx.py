@@ -1,6 +1,6 @@
 """Weigh the PocketSphinx expert (core/sphinx.py) on speakers the audio CNN never heard.
 
-    .venv/bin/python -m core.fit_sphinx [--data-dir DIR] [--checkpoints DIR] [--nested]
+    .venv/bin/python -m core.fit_sphinx [--data-dir DIR] [--checkpoints DIR] [--nested] [--threads 2] [--workers N]
 
 Every FSDD clip gets an audio-branch answer from a model that never heard its speaker: one training
 per speaker on the other five (the audio recipe of the shipped checkpoint's card), for the number of
@@ -22,6 +22,8 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
@@ -45,29 +47,50 @@ ADAPT_VALIDATION_SPEAKERS = ("theo",)  # core.adapt chose its L2 on theo: shown,
 L2 = 1e-3  # a whisper of ridge on the weights: two numbers, 2,500 clips; keeps them finite if a feature is constant
 
 
-def out_of_fold_logits(cfg, nested: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict, np.ndarray]:
+def train_fold(cfg, k: int, epochs: int | None, every=None) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Fold k: an audio branch trained on the other five speakers for `epochs` (None: chosen by nested
+    leave-one-speaker-out) -> (the left-out speaker's logits, their embeddings, the fold's facts). Seeded per
+    fold, so folds can run in any order or process."""
+    every = all_speakers(cfg) if every is None else every
+    s = data.FSDD_SPEAKERS[k]
+    t0 = time.time()
+    val_speaker, model, five, test, rng, gen = speaker_fold(cfg, every, k)
+    if epochs is None:
+        epochs = train_audio(model, five, cfg, rng, gen, val_speaker)["best_epoch"]
+    else:
+        train_branch(model, "audio", lambda e: audio_epoch(five, rng, cfg.spec_masks), epochs, cfg.audio_lr, cfg, None, gen)
+    model.eval()
+    e, lg = (t.numpy() for t in embed_items(model, "audio", test.x))
+    fold = {"epochs": int(epochs), "accuracy": round(float((lg.argmax(1) == test.y.numpy()).mean()), 5),
+            "seconds": round(time.time() - t0, 1)}  # fmt: skip
+    tqdm.write(f"fit_sphinx: fold {s}: {json.dumps(fold)}")
+    return lg, e, fold
+
+
+def _fold_in_worker(job: tuple) -> tuple[np.ndarray, np.ndarray, dict]:
+    cfg, k, epochs = job
+    torch.set_num_threads(1)  # the processes share the cores: one thread each
+    return train_fold(cfg, k, epochs)
+
+
+def out_of_fold_logits(cfg, nested: bool = False, workers: int = 1) -> tuple[np.ndarray, ...]:
     """(3000, 10) audio logits, each from the fold that left its speaker out; labels; speakers; fold facts;
-    and (3000, D) the audio embeddings those folds gave (for the adaptation curve)."""
+    and (3000, D) the audio embeddings those folds gave (for the adaptation curve). `workers` > 1 trains that
+    many folds at once in their own processes, one torch thread each: a fold's augmentation is one core's
+    numpy work, so two at once keep two cores busy (each fold is seeded alone; the answers differ from a
+    one-process run only by float rounding)."""
     every = all_speakers(cfg)
+    jobs = [(cfg, k, None if nested else FOLD_EPOCHS[s]) for k, s in enumerate(data.FSDD_SPEAKERS)]
+    if workers > 1:
+        with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+            results = list(pool.map(_fold_in_worker, jobs))
+    else:
+        results = [train_fold(cfg, k, epochs, every) for _, k, epochs in jobs]
     logits = np.zeros((len(every.y), 10), np.float32)
-    embeds: np.ndarray | None = None
+    embeds = np.zeros((len(every.y), results[0][1].shape[1]), np.float32)
     folds = {}
-    for k, s in enumerate(data.FSDD_SPEAKERS):
-        t0 = time.time()
-        val_speaker, model, five, test, rng, gen = speaker_fold(cfg, every, k)
-        if nested:
-            epochs = train_audio(model, five, cfg, rng, gen, val_speaker)["best_epoch"]
-        else:
-            epochs = FOLD_EPOCHS[s]
-            train_branch(model, "audio", lambda e: audio_epoch(five, rng, cfg.spec_masks), epochs, cfg.audio_lr, cfg, None, gen)
-        model.eval()
-        e, lg = (t.numpy() for t in embed_items(model, "audio", test.x))
-        if embeds is None:
-            embeds = np.zeros((len(every.y), e.shape[1]), np.float32)
-        logits[every.speakers == s], embeds[every.speakers == s] = lg, e
-        folds[s] = {"epochs": int(epochs), "accuracy": round(float((lg.argmax(1) == test.y.numpy()).mean()), 5),
-                    "seconds": round(time.time() - t0, 1)}  # fmt: skip
-        tqdm.write(f"fit_sphinx: fold {s}: {json.dumps(folds[s])}")
+    for s, (lg, e, fold) in zip(data.FSDD_SPEAKERS, results):
+        logits[every.speakers == s], embeds[every.speakers == s], folds[s] = lg, e, fold
     return logits, every.y.numpy(), every.speakers.astype(str), folds, embeds
 
 
@@ -211,7 +234,9 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--data-dir", default=None)
     ap.add_argument("--checkpoints", default=None, help="the folder with digits.pt (default checkpoints/)")
     ap.add_argument("--nested", action="store_true", help="choose each fold's epochs again (12 trainings instead of 6)")
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=2, help="cores to use")
+    ap.add_argument("--workers", type=int, default=None,
+                    help="folds trained at once, one thread each (default: --threads; 1: in turn, on --threads)")  # fmt: skip
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     folder = Path(args.checkpoints) if args.checkpoints else checkpoint.DEFAULT_DIR
@@ -219,7 +244,8 @@ def main(argv: list[str] | None = None) -> dict:
     temperature = float(model.calibration.log_temp[2].exp())  # MODALITIES order: image, strokes, audio
     cfg = audio_config(card.get("config", {}), data_dir=args.data_dir, threads=args.threads)
     t0 = time.time()
-    logits, y, speakers, folds, embeds = out_of_fold_logits(cfg, args.nested)
+    workers = args.threads if args.workers is None else max(1, args.workers)
+    logits, y, speakers, folds, embeds = out_of_fold_logits(cfg, args.nested, workers)
     ev = clip_evidence(data.data_root(args.data_dir))
     lp = log_probs(logits, temperature)
     report = nested_accuracy(lp, ev, y, speakers)

@@ -159,3 +159,22 @@ def test_adaptation_curve_learns_each_left_out_speakers_way_of_saying_digits():
     helped = F.adaptation_curve(lp, e, told, y, speakers)
     assert helped["cnn"] == curve["cnn"]
     assert helped["with_expert"]["0"] > curve["cnn"]["0"] + 0.01
+
+
+@pytest.mark.slow
+def test_folds_in_worker_processes_match_folds_in_turn(fixture_data, monkeypatch):
+    """`python -m core.fit_sphinx --workers 2` trains two folds at once in their own processes: every fold
+    still leaves its speaker out, and each speaker's out-of-fold answers are the ones a fold trained in
+    turn gives (to float rounding: one thread against two)."""
+    from core import data, train
+    from core import fit_sphinx as F
+
+    monkeypatch.setattr(F, "FOLD_EPOCHS", {s: 1 for s in data.FSDD_SPEAKERS})  # the epochs travel with each job
+    cfg = train.Config(data_dir=str(fixture_data), verify=False, threads=1)
+    serial = F.out_of_fold_logits(cfg, workers=1)
+    parallel = F.out_of_fold_logits(cfg, workers=2)
+    for a, b in zip(serial[1:3], parallel[1:3]):
+        np.testing.assert_array_equal(a, b)  # labels and speakers, in data order
+    np.testing.assert_allclose(serial[0], parallel[0], atol=1e-3)
+    np.testing.assert_allclose(serial[4], parallel[4], atol=1e-3)
+    assert set(parallel[3]) == set(data.FSDD_SPEAKERS) and all(f["epochs"] == 1 for f in parallel[3].values())

@@ -23,6 +23,7 @@ import argparse
 import json
 import time
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -73,14 +74,15 @@ def _fold_in_worker(job: tuple) -> tuple[np.ndarray, np.ndarray, dict]:
     return train_fold(cfg, k, epochs)
 
 
-def out_of_fold_logits(cfg, nested: bool = False, workers: int = 1) -> tuple[np.ndarray, ...]:
+def out_of_fold_logits(cfg, nested: bool = False, workers: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict, np.ndarray]:  # noqa: E501
     """(3000, 10) audio logits, each from the fold that left its speaker out; labels; speakers; fold facts;
     and (3000, D) the audio embeddings those folds gave (for the adaptation curve). `workers` > 1 trains that
     many folds at once in their own processes, one torch thread each: a fold's augmentation is one core's
     numpy work, so two at once keep two cores busy (each fold is seeded alone; the answers differ from a
     one-process run only by float rounding)."""
     every = all_speakers(cfg)
-    jobs = [(cfg, k, None if nested else FOLD_EPOCHS[s]) for k, s in enumerate(data.FSDD_SPEAKERS)]
+    one = replace(cfg, threads=1) if workers > 1 else cfg  # a worker's own helpers (the voices bank) stay in it
+    jobs = [(one, k, None if nested else FOLD_EPOCHS[s]) for k, s in enumerate(data.FSDD_SPEAKERS)]
     if workers > 1:
         with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
             results = list(pool.map(_fold_in_worker, jobs))

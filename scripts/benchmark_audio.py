@@ -83,8 +83,8 @@ def espeak_rows(r: Recognizer) -> list[tuple[str, str, str]]:
         (f"espeak-ng digits, {len(by_voice)} voice variants ({n} clips)", "≥ 95%", f"{100 * right / n:.1f}%"),
         ("  female variants / male variants", "", f"{100 * female / n_f:.1f}% / {100 * (right - female) / (n - n_f):.1f}%"),
         ("  worst variant", "", f"{worst}: {by_voice[worst]}/10"),
-        ("  answered sure / right when sure (a digit called not sure is a miss, not an error)", "",
-         f"{100 * sure / n:.1f}% / {100 * sure_right / max(sure, 1):.1f}%"),
+        ("  answered sure / right among the sure answers / sure and right, of all", "",
+         f"{100 * sure / n:.1f}% / {f'{100 * sure_right / sure:.1f}%' if sure else 'n/a'} / {100 * sure_right / n:.1f}%"),
     ]  # fmt: skip
 
 

@@ -3,7 +3,7 @@
 #   digits  every branch of the digit model and its fusion head, calibrated -> digits.pt + digits.json
 #           (python -m core.train; about 35 minutes on 2 CPU cores)
 #   sphinx  the PocketSphinx expert's two weights for the audio branch, fitted on speakers it never heard
-#           (python -m core.fit_sphinx: six audio trainings, one per left-out FSDD speaker; about 8 minutes)
+#           (python -m core.fit_sphinx: six audio trainings, one per left-out FSDD speaker, two at a time; 13 minutes)
 #           -> sphinx.json; after digits and audio, whose digits.pt it is tied to
 #   reader  the line reader for photos of numbers -> reader.pt + reader.json
 #           (python -m core.train_reader; a 25-minute budget)

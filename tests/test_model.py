@@ -79,8 +79,8 @@ def test_no_input_is_an_error(net):
 
 
 def test_folding_batchnorm_keeps_every_answer():
-    """Recognizer.load folds each BatchNorm into the layer before it: the same logits, embeddings and
-    calibrated answers as the eval-mode model with its statistics, for every branch and subset."""
+    """Recognizer.load folds each BatchNorm into the layer before it: every branch's embedding is the
+    eval-mode model's with its statistics (so logits, fusion and answers are too)."""
     torch.manual_seed(0)
     model = DigitNet(ModelDimensions())
     for m in model.modules():  # trained-looking statistics, not the identity a fresh BatchNorm is

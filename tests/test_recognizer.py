@@ -22,6 +22,26 @@ def test_prediction_shape(recognizer):
     assert set(p.by_modality) == {"audio"}
 
 
+def test_serving_folds_batchnorm_and_answers_as_the_checkpoint_does(recognizer):
+    """Recognizer.load serves the committed model with each BatchNorm folded into the layer before it: none
+    is left, and the answers are those of the model as checkpoint.load gives it, statistics and all."""
+    norms = (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)
+    assert not [m for m in recognizer.model.modules() if isinstance(m, norms)]
+    model, card = checkpoint.load()
+    assert [m for m in model.modules() if isinstance(m, norms)]  # training and checkpoints keep them
+    as_trained = Recognizer(model, card, recognizer.threshold, expert=recognizer.expert)
+    xi, yi = samples.mnist()
+    pp, _ = samples.pendigits()
+    clip = samples.fsdd()[0]
+    for k in range(3):
+        args = {"image": xi[k], "strokes": pendigits_to_strokes(pp[k].ravel()), "audio": clip.path}
+        a, b = recognizer.predict(**args), as_trained.predict(**args)
+        assert a.label == b.label and a.sure == b.sure
+        np.testing.assert_allclose(a.probs, b.probs, atol=1e-5)
+        for m in a.by_modality:
+            np.testing.assert_allclose(a.by_modality[m], b.by_modality[m], atol=1e-5)
+
+
 def test_committed_checkpoint_recognizes_each_modality_and_fuses(recognizer):
     # the committed real samples: 20 recordings, each with a handwritten and a pen-drawn digit of its label
     xi, yi = samples.mnist()

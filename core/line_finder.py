@@ -27,9 +27,11 @@ MARGIN_Y = 0.25  # cut a band with this much paper above and below, fraction of 
 MARGIN_X = 0.4  # and this much left and right
 JOIN = 0.6  # ink closer sideways than this fraction of a character's height joins one band
 RULE = 0.35  # a horizontal stroke longer than this fraction of the picture's width is a rule, not writing
+RULE_CHARS = 2.0  # ... and longer than this many character heights (in a tight crop a 5's bar spans the width)
 MIN_BAND = 5  # px: a band lower than this holds no readable digit
 SPECK = 0.25  # ink smaller than this fraction of a character's height is dust (or a dot: clutter anyway)
 FRAGMENT = 0.45  # a band lower than this fraction of its neighbour is a piece of it, or dust
+STACK_GAP = 0.4  # bands one above the other, closer than this fraction of the lower one's height: one broken digit
 MAX_COMPONENTS = 400  # ink blobs considered: a page of numbers has far fewer (noise has thousands)
 FIND_SIDE = 800  # px: bands are found on the picture shrunk to this side (4x cheaper on a 1600 px page), cut at full size
 MAX_LINES = 24  # bands read per picture, largest first
@@ -70,16 +72,27 @@ def normalize_line(gray: np.ndarray) -> np.ndarray:
 
 def _merge_bands(bands: list[list[int]]) -> list[list[int]]:
     """Bands that are one line after all -> one: a much lower band overlapping another in x and close
-    above or below it (a digit's detached piece), or bands side by side at the same height."""
+    above or below it (a digit's detached piece), two bands mostly over one another with almost no
+    paper between them (a digit the threshold broke in two: a 5's flag, a 4's arms), or bands side by
+    side at the same height."""
     def joins(a: list[int], b: list[int]) -> bool:
         ox = min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0])
         oy = min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1])
         big, small = max(a[3], b[3]), min(a[3], b[3])
         piece = small < FRAGMENT * big and ox > -0.2 * big and oy > -0.3 * big and reading.box_union(a, b)[3] < 1.6 * big
+        stacked = ox > 0.5 * min(a[2], b[2]) and -oy <= STACK_GAP * small
         same_row = oy > 0.5 * small and ox > -JOIN * 2 * big
-        return piece or same_row
+        return piece or stacked or same_row
 
     return reading.merge_boxes(bands, joins)
+
+
+def _ink_height(mask: np.ndarray) -> float:
+    """A rough character height before rules are taken out: the median height of the blobs that are not
+    dust (a rule merged with the digits on it is one blob among several, so the median holds)."""
+    n, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    h = stats[1:, 3][stats[1:, 3] >= MIN_BAND]
+    return float(np.median(h)) if len(h) else 0.0
 
 
 def find_bands(gray: np.ndarray) -> list[tuple[int, int, int, int]]:
@@ -87,7 +100,7 @@ def find_bands(gray: np.ndarray) -> list[tuple[int, int, int, int]]:
     if min(gray.shape) < reading.MIN_SIDE:
         return []
     mask = reading.ink_mask(gray)
-    rule_len = max(15, int(RULE * gray.shape[1]))
+    rule_len = max(15, int(RULE * gray.shape[1]), int(RULE_CHARS * _ink_height(mask)))
     rules = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((1, rule_len), np.uint8))
     text = cv2.subtract(mask, cv2.dilate(rules, np.ones((3, 1), np.uint8)))
     n, _, stats, _ = cv2.connectedComponentsWithStats(text, connectivity=8)

@@ -150,7 +150,7 @@ def read_lines(model: LineNet, images: list[np.ndarray], batch: int = 32) -> lis
             x = np.zeros((len(group), 1, LINE_HEIGHT, w), np.float32)
             for row, k in enumerate(group):
                 x[row, 0, :, : images[k].shape[1]] = images[k]
-            p = model(torch.from_numpy(x)).exp().numpy()  # (T, n, classes)
+            p = model(torch.from_numpy(x).contiguous(memory_format=torch.channels_last)).exp().numpy()  # (T, n, classes)
             for row, k in enumerate(group):
                 t = max(1, -(-images[k].shape[1] // STRIDE))
                 out[k] = (greedy_decode(p[:t, row]), p[:t, row])
@@ -197,4 +197,4 @@ def load(path: str | Path) -> tuple[LineNet, dict]:
         model.load_state_dict(blob["state_dict"])
     except (KeyError, TypeError, ValueError, RuntimeError) as e:
         raise DataError(f"reader checkpoint {weights} does not fit this code's model: {e}") from e
-    return model.eval(), card
+    return model.to(memory_format=torch.channels_last).eval(), card  # CPU convolutions: faster than NCHW

@@ -74,7 +74,9 @@ def _fold_in_worker(job: tuple) -> tuple[np.ndarray, np.ndarray, dict]:
     return train_fold(cfg, k, epochs)
 
 
-def out_of_fold_logits(cfg, nested: bool = False, workers: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict, np.ndarray]:  # noqa: E501
+def out_of_fold_logits(
+    cfg, nested: bool = False, workers: int = 1
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict, np.ndarray]:  # noqa: E501
     """(3000, 10) audio logits, each from the fold that left its speaker out; labels; speakers; fold facts;
     and (3000, D) the audio embeddings those folds gave (for the adaptation curve). `workers` > 1 trains that
     many folds at once in their own processes, one torch thread each: a fold's augmentation is one core's

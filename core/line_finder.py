@@ -75,6 +75,7 @@ def _merge_bands(bands: list[list[int]]) -> list[list[int]]:
     above or below it (a digit's detached piece), two bands mostly over one another with almost no
     paper between them (a digit the threshold broke in two: a 5's flag, a 4's arms), or bands side by
     side at the same height."""
+
     def joins(a: list[int], b: list[int]) -> bool:
         ox = min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0])
         oy = min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1])

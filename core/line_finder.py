@@ -32,6 +32,8 @@ MIN_BAND = 5  # px: a band lower than this holds no readable digit
 SPECK = 0.25  # ink smaller than this fraction of a character's height is dust (or a dot: clutter anyway)
 FRAGMENT = 0.45  # a band lower than this fraction of its neighbour is a piece of it, or dust
 STACK_GAP = 0.4  # bands one above the other, closer than this fraction of the lower one's height: one broken digit
+STACK_HEIGHT = 1.8  # ... if together they are no taller than this many times the taller piece (two lines are 2+)
+DIGIT_WIDE = 1.3  # ... and no wider than this many times their height (a wide 2; a line of digits is wider)
 MAX_COMPONENTS = 400  # ink blobs considered: a page of numbers has far fewer (noise has thousands)
 FIND_SIDE = 800  # px: bands are found on the picture shrunk to this side (4x cheaper on a 1600 px page), cut at full size
 MAX_LINES = 24  # bands read per picture, largest first
@@ -73,15 +75,17 @@ def normalize_line(gray: np.ndarray) -> np.ndarray:
 def _merge_bands(bands: list[list[int]]) -> list[list[int]]:
     """Bands that are one line after all -> one: a much lower band overlapping another in x and close
     above or below it (a digit's detached piece), two bands mostly over one another with almost no
-    paper between them (a digit the threshold broke in two: a 5's flag, a 4's arms), or bands side by
-    side at the same height."""
+    paper between them that together are one digit's shape, not a line's width and not two lines high
+    (a digit the threshold broke in two: a 5's flag, a 4's arms), or bands side by side at the same height."""
 
     def joins(a: list[int], b: list[int]) -> bool:
         ox = min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0])
         oy = min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1])
         big, small = max(a[3], b[3]), min(a[3], b[3])
         piece = small < FRAGMENT * big and ox > -0.2 * big and oy > -0.3 * big and reading.box_union(a, b)[3] < 1.6 * big
-        stacked = ox > 0.5 * min(a[2], b[2]) and -oy <= STACK_GAP * small
+        u = reading.box_union(a, b)  # a digit's two pieces make one digit's shape: not a line's width, not two lines high
+        digit = u[2] <= DIGIT_WIDE * u[3] and u[3] <= STACK_HEIGHT * big
+        stacked = ox > 0.5 * min(a[2], b[2]) and -oy <= STACK_GAP * small and digit
         same_row = oy > 0.5 * small and ox > -JOIN * 2 * big
         return piece or stacked or same_row
 

@@ -82,8 +82,9 @@ def _merge_bands(bands: list[list[int]]) -> list[list[int]]:
         ox = min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0])
         oy = min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1])
         big, small = max(a[3], b[3]), min(a[3], b[3])
-        piece = small < FRAGMENT * big and ox > -0.2 * big and oy > -0.3 * big and reading.box_union(a, b)[3] < 1.6 * big
-        u = reading.box_union(a, b)  # a digit's two pieces make one digit's shape: not a line's width, not two lines high
+        u = reading.box_union(a, b)
+        piece = small < FRAGMENT * big and ox > -0.2 * big and oy > -0.3 * big and u[3] < 1.6 * big
+        # a digit's two pieces make one digit's shape: not a line's width, not two lines high
         digit = u[2] <= DIGIT_WIDE * u[3] and u[3] <= STACK_HEIGHT * big
         stacked = ox > 0.5 * min(a[2], b[2]) and -oy <= STACK_GAP * small and digit
         same_row = oy > 0.5 * small and ox > -JOIN * 2 * big
@@ -92,10 +93,9 @@ def _merge_bands(bands: list[list[int]]) -> list[list[int]]:
     return reading.merge_boxes(bands, joins)
 
 
-def _ink_height(mask: np.ndarray) -> float:
-    """A rough character height before rules are taken out: the median height of the blobs that are not
-    dust (a rule merged with the digits on it is one blob among several, so the median holds)."""
-    n, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+def _ink_height(stats: np.ndarray) -> float:
+    """A rough character height before rules are taken out, from the mask's blob stats: the median height
+    of the blobs that are not dust (a rule merged with the digits on it is one blob among several)."""
     h = stats[1:, 3][stats[1:, 3] >= MIN_BAND]
     return float(np.median(h)) if len(h) else 0.0
 
@@ -105,10 +105,13 @@ def find_bands(gray: np.ndarray) -> list[tuple[int, int, int, int]]:
     if min(gray.shape) < reading.MIN_SIDE:
         return []
     mask = reading.ink_mask(gray)
-    rule_len = max(15, int(RULE * gray.shape[1]), int(RULE_CHARS * _ink_height(mask)))
+    n, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    rule_len = max(15, int(RULE * gray.shape[1]), int(RULE_CHARS * _ink_height(stats)))
     rules = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((1, rule_len), np.uint8))
-    text = cv2.subtract(mask, cv2.dilate(rules, np.ones((3, 1), np.uint8)))
-    n, _, stats, _ = cv2.connectedComponentsWithStats(text, connectivity=8)
+    text = mask
+    if rules.any():  # without rules the text is the mask, and its blobs are the ones already counted
+        text = cv2.subtract(mask, cv2.dilate(rules, np.ones((3, 1), np.uint8)))
+        n, _, stats, _ = cv2.connectedComponentsWithStats(text, connectivity=8)
     comps = stats[1:]
     comps = comps[(comps[:, 3] >= 3) | (comps[:, 4] >= 6)]
     if len(comps) == 0:

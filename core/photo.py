@@ -8,17 +8,17 @@ from collections.abc import Callable
 import numpy as np
 
 from core import image as I
-from core import line_finder, line_model, reading
+from core import line_check, line_finder, line_model, reading
 from core.errors import InputError
 
 
 def read_photo(
     rgb: np.ndarray, reader: line_model.LineNet | None, classify: Callable[[list], np.ndarray], threshold: float
 ) -> reading.Reading:
-    """(H, W, 3) uint8 photo -> Reading. `classify`: (n) 28x28 crops -> (n, 10) probabilities, for the
-    component reader (used only without a line reader)."""
+    """(H, W, 3) uint8 photo -> Reading. `classify`: (n) 28x28 crops -> (n, 10) probabilities: the
+    component reader's digits, or the line reader's second opinion on digits that stand alone."""
     if reader is not None:
-        return read_lines(reader, rgb, threshold)
+        return read_lines(reader, rgb, threshold, classify)
     lines, crops = reading.segment(rgb)
     probs = classify(crops)
     digits, k = [], 0
@@ -46,9 +46,12 @@ def read_photo(
     return reading.Reading(digits=digits, text="\n".join(ln.text for ln in found), lines=found)
 
 
-def read_lines(net: line_model.LineNet, rgb: np.ndarray, threshold: float) -> reading.Reading:
+def read_lines(
+    net: line_model.LineNet, rgb: np.ndarray, threshold: float, classify: Callable[[list], np.ndarray] | None = None
+) -> reading.Reading:
     """(H, W, 3) uint8 photo -> Reading, with the line reader: lines found (line_finder), each read by
-    the CRNN and decoded (line_model); boxes from the alignment fitted to the ink, in input pixels."""
+    the CRNN and decoded (line_model); with `classify`, digits whose ink stands alone are re-read by the
+    digit model too (line_check); boxes from the alignment fitted to the ink, in input pixels."""
     gray, back = reading.to_gray_u8(rgb)
     crops = line_finder.find_lines(gray)
     digits, found = [], []
@@ -63,13 +66,17 @@ def read_lines(net: line_model.LineNet, rgb: np.ndarray, threshold: float) -> re
         if not emissions:
             continue
         li = len(found)
+        own: list = [None] * len(emissions)
+        if classify is not None:
+            emissions, own = line_check.check_line(crop.image, emissions, classify)
         boxes = line_finder.digit_boxes(crop, [sum(e.columns()) / 2 for e in emissions])
-        for e, b in zip(emissions, boxes):
+        for e, b, cut in zip(emissions, boxes, own):
             x, y, w, h = (int(round(v)) for v in b)
-            try:
-                cut = I.to_mnist(gray[max(0, y) : y + max(1, h), max(0, x) : x + max(1, w)])
-            except InputError:
-                cut = None
+            if cut is None:
+                try:
+                    cut = I.to_mnist(gray[max(0, y) : y + max(1, h), max(0, x) : x + max(1, w)])
+                except InputError:
+                    cut = None
             digits.append(reading.Digit(to_input(b), e.label, e.confidence, li, e.probs, cut, sure=e.confidence >= threshold))
         found.append(reading.Line(line_model.text_of(emissions), min(e.confidence for e in emissions), to_input(crop.ink_box)))
     return reading.Reading(digits=digits, text="\n".join(ln.text for ln in found), lines=found)

@@ -76,17 +76,17 @@ def mix(e: Emission, cnn: np.ndarray, weight: float = WEIGHT) -> Emission:
     return replace(e, label=label, confidence=float(min(e.confidence, p[label])), probs=p)
 
 
-def check_line(
-    image: np.ndarray, emissions: list[Emission], classify: Callable[[list], np.ndarray]
-) -> tuple[list[Emission], list[np.ndarray | None]]:
-    """A line's CTC digits -> the same digits with the clean ones re-read (see the module docstring), and
-    each digit's crop (None where its ink is not its own). `classify`: (n) 28x28 crops -> (n, 10)."""
-    crops = clean_crops(image, [sum(e.columns()) / 2 for e in emissions])
-    idx = [k for k, c in enumerate(crops) if c is not None]
-    if not idx:
-        return emissions, crops
-    probs = classify([crops[k] for k in idx])
-    out = list(emissions)
-    for k, p in zip(idx, probs):
-        out[k] = mix(emissions[k], np.asarray(p, np.float64))
+def check_lines(
+    images: list[np.ndarray], emissions: list[list[Emission]], classify: Callable[[list], np.ndarray]
+) -> tuple[list[list[Emission]], list[list[np.ndarray | None]]]:
+    """Lines' CTC digits -> the same digits with the clean ones re-read (see the module docstring), and
+    each digit's crop (None where its ink is not its own). `classify`: (n) 28x28 crops -> (n, 10), called
+    once for the whole picture (a webcam frame's lines share one forward pass)."""
+    crops = [clean_crops(img, [sum(e.columns()) / 2 for e in ems]) for img, ems in zip(images, emissions)]
+    where = [(i, k) for i, line in enumerate(crops) for k, c in enumerate(line) if c is not None]
+    out = [list(ems) for ems in emissions]
+    if where:
+        probs = classify([crops[i][k] for i, k in where])
+        for (i, k), p in zip(where, probs):
+            out[i][k] = mix(emissions[i][k], np.asarray(p, np.float64))
     return out, crops

@@ -62,15 +62,16 @@ def read_lines(
         x1, y1 = min(width, int(np.ceil((b[0] + b[2]) * back))), min(height, int(np.ceil((b[1] + b[3]) * back)))
         return x0, y0, max(1, x1 - x0), max(1, y1 - y0)
 
-    for crop, (emissions, _) in zip(crops, line_model.read_lines(net, [c.image for c in crops])):
+    read = [emissions for emissions, _ in line_model.read_lines(net, [c.image for c in crops])]
+    own: list = [[None] * len(ems) for ems in read]
+    if classify is not None:
+        read, own = line_check.check_lines([c.image for c in crops], read, classify)
+    for crop, emissions, cuts in zip(crops, read, own):
         if not emissions:
             continue
         li = len(found)
-        own: list = [None] * len(emissions)
-        if classify is not None:
-            emissions, own = line_check.check_line(crop.image, emissions, classify)
         boxes = line_finder.digit_boxes(crop, [sum(e.columns()) / 2 for e in emissions])
-        for e, b, cut in zip(emissions, boxes, own):
+        for e, b, cut in zip(emissions, boxes, cuts):
             x, y, w, h = (int(round(v)) for v in b)
             if cut is None:
                 try:

@@ -69,7 +69,7 @@ def test_mixing_keeps_a_sure_line_reader_and_flips_an_unsure_one():
     assert line_check.mix(unsure, other, weight=0.0).label == 3
 
 
-def test_check_line_asks_the_digit_model_about_clean_digits_only():
+def test_check_lines_asks_the_digit_model_about_clean_digits_only_once_per_picture():
     img, centres = blobs_line()
     ems = [emission(1, 0.6, c) for c in centres]
     asked = []
@@ -80,11 +80,11 @@ def test_check_line_asks_the_digit_model_about_clean_digits_only():
         out[:, 7] = 0.99
         return out
 
-    mixed, crops = line_check.check_line(img, ems, classify)
-    assert asked == [2]
-    assert [e.label for e in mixed] == [7, 1, 1, 1, 7]
+    (mixed, again), (crops, _) = line_check.check_lines([img, img], [ems, ems], classify)
+    assert asked == [4]
+    assert [e.label for e in mixed] == [e.label for e in again] == [7, 1, 1, 1, 7]
     assert mixed[1] is ems[1] and crops[1] is None
-    assert line_check.check_line(np.zeros_like(img), ems, classify)[0] == ems and asked == [2]
+    assert line_check.check_lines([np.zeros_like(img)], [ems], classify)[0] == [ems] and asked == [4]
 
 
 def test_a_crop_ending_at_its_last_digit_gets_paper_at_both_ends():

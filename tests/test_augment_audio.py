@@ -12,7 +12,7 @@ from core import audio as A
 from core import augment_audio as G
 from core import checkpoint, data, negatives, sets, train, tts
 from core import train_audio as TA
-from core.config import audio_config
+from core.config import Config, audio_config
 from core.errors import DataError
 from core.model import AudioEncoder, DigitNet, ModelDimensions
 from tests import samples
@@ -327,3 +327,30 @@ def test_non_digit_words_are_read_from_their_manifest_and_become_negatives(tmp_p
     assert len(y) == 6000 and 0.05 < np.abs(y).max() <= 0.9
     with pytest.raises(ValueError, match="non-digit words"):
         negatives.negative_audio(negatives.WORD_KIND, rng)
+
+
+def test_recipe_comparison_never_trains_on_the_voices_it_scores(fixture_data, tmp_path, monkeypatch):
+    # scripts/compare_audio_recipes.py: the held-out voices (an FSDD speaker, a TTS speaker) are scored, never trained
+    # on, and a recipe without "tts" trains on FSDD alone; the epochs are chosen on theo (+ TTS awb)
+    from scripts import compare_audio_recipes as C
+
+    folder = tmp_path / "tts_digits"
+    write_tts_folder(folder, {"flite-awb": "awb", "flite-kal": "kal", "flite-slt": "slt"}, np.random.default_rng(0))
+    seen = []
+
+    def spy(model, audio, cfg, rng, gen, val_speaker):
+        seen.append((set(np.unique(audio.speakers.astype(str))), cfg.tts_val_speakers, val_speaker))
+        return {"best_epoch": 1, "val_acc_by_speaker": {val_speaker: 0.5}}
+
+    monkeypatch.setattr(C, "train_audio", spy)
+    base = Config(data_dir=str(fixture_data), tts_dir=str(folder), verify=False, threads=1)
+    held = ("jackson", "tts:slt")
+    with_tts = C.run_recipe("light+tts", held, base)
+    fsdd_only = C.run_recipe("light", held, base)
+    assert seen[0][0] == set(data.FSDD_SPEAKERS) - {"jackson"} | {"tts:awb", "tts:kal"}
+    assert seen[0][1:] == (("awb",), "theo")
+    assert seen[1][0] == set(data.FSDD_SPEAKERS) - {"jackson"} and seen[1][1] == ()
+    for r in (with_tts, fsdd_only):
+        assert set(held) <= set(r) and all(0.0 <= r[s] <= 1.0 for s in held)
+    with pytest.raises(SystemExit):
+        C.main(["--tts-dir", str(folder), "--held-out", "theo,jackson"])  # a selection speaker cannot be scored

@@ -91,7 +91,8 @@ def read_drawing(recognizer, strokes, rule: str = RULE) -> reading.Reading:
                 d.crop,
                 d.sure,
             )  # fmt: skip
-            for d in read_lines(recognizer.reader, rgb, recognizer.threshold).digits
+            # no paper added at the ends: the render has its own margin (with it, validation numbers read 88.7% vs 89.0%)
+            for d in read_lines(recognizer.reader, rgb, recognizer.threshold, pad_ends=False).digits
         ]
     fused = fused_digits(recognizer, parts, ids)
     if rule in ("merge", "agree") and read and len(read) < len(ids):

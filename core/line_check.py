@@ -30,35 +30,41 @@ from core.line_model import Emission
 WEIGHT = 0.3  # the digit model's share of the mixed log-probabilities (0: the line reader alone)
 MIN_BLOB = 4  # px at the line's height: smaller blobs are dust, part of no digit
 MIN_HEIGHT = 0.5  # a clean digit's ink is at least this fraction of the line's ink height (not a dot or dash)
-FLOOR = 1e-6  # probabilities are clipped here before the logarithm
+FLOOR = 1e-3  # both readers' probabilities are clipped here: neither can outvote the other by more than 1000:1
+PAD = 2  # px of the line kept around a clean digit's blobs (their soft edges)
 
 
 def clean_crops(image: np.ndarray, centres: list[float]) -> list[np.ndarray | None]:
     """A normalized line ((32, W) float ink 0..1) and its digits' centres (columns) -> per digit the
     (28, 28) uint8 MNIST-style crop of the ink that is its own, or None where its ink touches another
-    digit's (or is too small to be a digit)."""
+    digit's (or is too small to be a digit). The crop is cut around the digit's own blobs, so it keeps
+    the line's resolution however long the line is."""
     ink = (image > INK).astype(np.uint8)
     n, labels, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
     rows = np.flatnonzero(ink.any(axis=1))
     ink_h = rows[-1] - rows[0] + 1 if len(rows) else image.shape[0]
-    x0, x1 = stats[:, 0], stats[:, 0] + stats[:, 2]
+    c = np.asarray(centres, np.float64)[:, None]
+    x0, y0, w, h, area = (stats[1:, i][None, :] for i in range(5))
+    holds = (x0 <= c) & (c < x0 + w) & (area >= MIN_BLOB)  # (digits, blobs): the blob's columns hold the centre
+    shared = holds.sum(axis=0) > 1  # a blob that holds two centres is two digits touching
     out: list[np.ndarray | None] = []
-    for k, c in enumerate(centres):
-        hold = [j for j in range(1, n) if x0[j] <= c < x1[j] and stats[j, 4] >= MIN_BLOB]
-        others = [o for i, o in enumerate(centres) if i != k]
-        if not hold or any(x0[j] <= o < x1[j] for j in hold for o in others):
+    for k in range(len(centres)):
+        mine = np.flatnonzero(holds[k])
+        if len(mine) == 0 or shared[mine].any():
             out.append(None)
             continue
-        mine = np.isin(labels, hold)
-        ys = np.flatnonzero(mine.any(axis=1))
-        if ys[-1] - ys[0] + 1 < MIN_HEIGHT * ink_h:
+        top, bottom = int(y0[0, mine].min()), int((y0 + h)[0, mine].max())
+        if bottom - top < MIN_HEIGHT * ink_h:
             out.append(None)
             continue
-        # the blobs' soft edges (below INK) belong to them too, but never another blob's ink
-        near = cv2.dilate(mine.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
-        own = np.where(near & ~((labels > 0) & ~mine), image, 0.0)
+        left, right = int(x0[0, mine].min()), int((x0 + w)[0, mine].max())
+        win = (slice(max(0, top - PAD), bottom + PAD), slice(max(0, left - PAD), right + PAD))
+        own = np.isin(labels[win], mine + 1)
+        # the blobs' soft edges (below INK) belong to them too, but not what lies next to another blob
+        near = cv2.dilate(own.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+        others = cv2.dilate(((labels[win] > 0) & ~own).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
         try:
-            out.append(to_mnist((own * 255.0).astype(np.uint8)))
+            out.append(to_mnist((np.where(own | (near & ~others), image[win], 0.0) * 255.0).astype(np.uint8)))
         except InputError:
             out.append(None)
     return out
@@ -66,14 +72,19 @@ def clean_crops(image: np.ndarray, centres: list[float]) -> list[np.ndarray | No
 
 def mix(e: Emission, cnn: np.ndarray, weight: float = WEIGHT) -> Emission:
     """One CTC digit and the digit model's (10,) probabilities for its crop -> the digit both read.
-    Its confidence is never above the line reader's: two readers agreeing is not proof, and one
-    that disagrees makes the digit less sure."""
-    cnn = cnn / max(float(cnn.sum()), FLOOR)  # the digit model's rows sum to its in-distribution probability
-    z = (1 - weight) * np.log(np.clip(e.probs, FLOOR, 1.0)) + weight * np.log(np.clip(cnn, FLOOR, 1.0))
+
+    The digit model's rows sum to its image check's in-distribution probability: its weight is scaled by
+    it, so a crop the check finds unlike any digit hardly counts. The confidence is the two readers'
+    weighted geometric mean for the answer, and never above the line reader's own confidence: two
+    readers agreeing is not proof, and where they disagree the answer is unsure."""
+    q = float(np.clip(cnn.sum(), 0.0, 1.0))
+    w = weight * q
+    a = np.log(np.clip(e.probs, FLOOR, 1.0))
+    b = np.log(np.clip(cnn / max(q, FLOOR), FLOOR, 1.0))
+    z = (1 - w) * a + w * b
+    label = int(z.argmax())
     p = np.exp(z - z.max())
-    p /= p.sum()
-    label = int(p.argmax())
-    return replace(e, label=label, confidence=float(min(e.confidence, p[label])), probs=p)
+    return replace(e, label=label, confidence=float(min(e.confidence, np.exp(z[label]))), probs=p / p.sum())
 
 
 def check_lines(

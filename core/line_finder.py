@@ -139,9 +139,9 @@ def find_bands(gray: np.ndarray) -> list[tuple[int, int, int, int]]:
     return [tuple(b) for b in sorted(bands, key=lambda b: (b[1] + b[3] / 2, b[0]))]
 
 
-def cut(gray: np.ndarray, band: tuple[int, int, int, int]) -> LineCrop:
+def cut(gray: np.ndarray, band: tuple[int, int, int, int], pad: bool = True) -> LineCrop:
     """One band -> its LineCrop: cut with margins and normalized. Above and below, the margins are clipped to
-    the picture; left and right, what the picture lacks is filled with its paper (a tight crop of a number
+    the picture; left and right, with `pad`, what the picture lacks is filled with its paper (a tight crop of a number
     ends at its first and last digit, and the reader, which learned lines with paper at both ends, dropped
     or doubled those digits more often: validation crops 96.9% -> 97.4% exact; padding above and below too
     made a line's digits smaller than the reader learned them and cost lines 9 points)."""
@@ -151,6 +151,8 @@ def cut(gray: np.ndarray, band: tuple[int, int, int, int]) -> LineCrop:
     x1, y1 = min(gray.shape[1], x + w + mx), min(gray.shape[0], y + h + my)
     g = gray[y0:y1, x0:x1]
     left, right = x0 - (x - mx), (x + w + mx) - x1
+    if not pad:
+        left = right = 0
     if left or right:
         edges = np.concatenate([g[0], g[-1], g[:, 0], g[:, -1]])
         paper = int(np.percentile(edges, PAPER_PERCENTILE))
@@ -165,8 +167,9 @@ def scale_box(b: tuple[int, int, int, int], f: float, shape: tuple[int, ...]) ->
     return x0, y0, max(1, x1 - x0), max(1, y1 - y0)
 
 
-def find_lines(gray: np.ndarray) -> list[LineCrop]:
-    """uint8 gray (a page or a tight crop) -> the lines to read, top to bottom (at most MAX_COLUMNS in all)."""
+def find_lines(gray: np.ndarray, pad: bool = True) -> list[LineCrop]:
+    """uint8 gray (a page or a tight crop) -> the lines to read, top to bottom (at most MAX_COLUMNS in all);
+    `pad`: fill the margins left and right with paper where the picture ends (see `cut`)."""
     f = FIND_SIDE / max(gray.shape)
     if f < 1 and min(gray.shape) * f >= 2 * reading.MIN_SIDE:
         small = cv2.resize(gray, (round(gray.shape[1] * f), round(gray.shape[0] * f)), interpolation=cv2.INTER_AREA)
@@ -179,7 +182,7 @@ def find_lines(gray: np.ndarray) -> list[LineCrop]:
         if cols <= budget:
             kept.add(k)
             budget -= cols
-    return [cut(gray, b) for k, b in enumerate(bands) if k in kept]
+    return [cut(gray, b, pad) for k, b in enumerate(bands) if k in kept]
 
 
 def digit_boxes(crop: LineCrop, centres: list[float]) -> list[tuple[float, float, float, float]]:

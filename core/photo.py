@@ -47,13 +47,19 @@ def read_photo(
 
 
 def read_lines(
-    net: line_model.LineNet, rgb: np.ndarray, threshold: float, classify: Callable[[list], np.ndarray] | None = None
+    net: line_model.LineNet,
+    rgb: np.ndarray,
+    threshold: float,
+    classify: Callable[[list], np.ndarray] | None = None,
+    pad_ends: bool = True,
 ) -> reading.Reading:
     """(H, W, 3) uint8 photo -> Reading, with the line reader: lines found (line_finder), each read by
     the CRNN and decoded (line_model); with `classify`, digits whose ink stands alone are re-read by the
-    digit model too (line_check); boxes from the alignment fitted to the ink, in input pixels."""
+    digit model too (line_check); boxes from the alignment fitted to the ink, in input pixels. `pad_ends`:
+    paper added where a line's margin runs off the picture (a tight crop); a picture rendered with its own
+    margin (core/drawing.py) does not need it."""
     gray, back = reading.to_gray_u8(rgb)
-    crops = line_finder.find_lines(gray)
+    crops = line_finder.find_lines(gray, pad_ends)
     digits, found = [], []
     height, width = rgb.shape[:2]
 
@@ -75,7 +81,7 @@ def read_lines(
             x, y, w, h = (int(round(v)) for v in b)
             if cut is None:
                 try:
-                    cut = I.to_mnist(gray[max(0, y) : y + max(1, h), max(0, x) : x + max(1, w)])
+                    cut = I.to_mnist(gray[max(0, y) : max(0, y + max(1, h)), max(0, x) : max(0, x + max(1, w))])
                 except InputError:
                     cut = None
             digits.append(reading.Digit(to_input(b), e.label, e.confidence, li, e.probs, cut, sure=e.confidence >= threshold))

@@ -41,15 +41,20 @@ def test_only_digits_whose_ink_stands_alone_are_cut_out():
     assert all(c.shape == (28, 28) and c.dtype == np.uint8 and c.max() > 200 for c in crops if c is not None)
 
 
-def test_a_clean_crop_never_carries_a_neighbours_ink():
-    img = np.zeros((line_finder.LINE_HEIGHT, 60), np.float32)
-    img[6:26, 10:20] = 1.0  # a tall bar ...
-    img[6:26, 22:32] = 1.0  # ... and a square two columns away: separate blobs, within the soft-edge dilation
-    img[6:26, 22:24] = 0.2  # its soft edge (below INK) next to the bar
-    alone = img.copy()
-    alone[:, 21:] = 0.0
-    crops = line_check.clean_crops(img, [15.0, 27.0])
-    assert np.array_equal(crops[0], line_check.clean_crops(alone, [15.0])[0])
+def test_a_clean_crop_is_its_own_blobs_and_keeps_its_resolution_on_a_long_line():
+    bar = np.zeros((line_finder.LINE_HEIGHT, 60), np.float32)
+    bar[6:26, 10:14] = 1.0  # a "1" ...
+    bar[6:26, 14] = 0.2  # ... with its soft edge
+    alone = line_check.clean_crops(bar, [12.0])[0]
+    # a speck beside it (a blob that holds no centre) and a neighbour 3 px away are not part of its crop
+    busy = bar.copy()
+    busy[24:26, 16:18] = 1.0
+    busy[6:26, 18:28] = 1.0
+    assert np.array_equal(line_check.clean_crops(busy, [12.0, 23.0])[0], alone)
+    # nor does a long line shrink it (to_mnist shrinks a picture over 512 px before it crops the ink)
+    long = np.zeros((line_finder.LINE_HEIGHT, 2000), np.float32)
+    long[:, 1000:1060] = bar
+    assert np.array_equal(line_check.clean_crops(long, [1012.0])[0], alone)
 
 
 def test_mixing_keeps_a_sure_line_reader_and_flips_an_unsure_one():
@@ -58,15 +63,28 @@ def test_mixing_keeps_a_sure_line_reader_and_flips_an_unsure_one():
     other[8] = 0.91
     assert line_check.mix(sure, other).label == 3
     flipped = line_check.mix(unsure, other)
-    assert flipped.label == 8 and flipped.confidence <= unsure.confidence
-    assert flipped.probs.sum() == pytest.approx(1.0) and flipped.frames == unsure.frames
+    assert flipped.label == 8 and flipped.probs.sum() == pytest.approx(1.0) and flipped.frames == unsure.frames
+    # where the two disagreed the answer is unsure: the line reader gave 8 only 0.44
+    assert flipped.confidence < 0.6 and flipped.confidence <= unsure.confidence
     # agreement never makes a digit surer than the line reader was
     agree = np.full(10, 0.001)
     agree[3] = 0.99
     assert line_check.mix(unsure, agree).confidence <= unsure.confidence
-    # the digit model's rows of a non-digit sum to less than one: only their shape counts
-    assert line_check.mix(unsure, other * 0.2).label == 8
     assert line_check.mix(unsure, other, weight=0.0).label == 3
+
+
+def test_a_sure_line_reader_is_not_outvoted_and_a_non_digit_crop_hardly_counts():
+    # the line reader 97% sure of 3; the digit model saturated on 8: the floor keeps the line reader's 3
+    ctc = emission(3, 0.97, 8.0, second=8)
+    saturated = np.zeros(10)
+    saturated[8] = 1.0
+    assert line_check.mix(ctc, saturated).label == 3
+    # the digit model's image check calls the crop 2% digit-like: its opinion is scaled down with it
+    unsure = emission(3, 0.55, 8.0, second=8)
+    other = np.full(10, 0.01)
+    other[8] = 0.91
+    assert line_check.mix(unsure, other).label == 8
+    assert line_check.mix(unsure, other * 0.02).label == 3
 
 
 def test_check_lines_asks_the_digit_model_about_clean_digits_only_once_per_picture():
@@ -103,6 +121,9 @@ def test_a_crop_ending_at_its_last_digit_gets_paper_at_both_ends():
     assert crop.to_gray_x(cols[0]) == pytest.approx(0, abs=2) and crop.to_gray_x(cols[-1] + 1) == pytest.approx(100, abs=2)
     # above and below nothing is added: the line keeps the height the reader learned
     assert crop.box[1] == 0 and crop.box[3] == 30
+    # a picture rendered with its own margin (the Draw tab's number) is cut as before, clipped to the picture
+    plain = line_finder.cut(gray, band, pad=False)
+    assert plain.box == (0, 0, 100, 30) and plain.image.shape[1] < crop.image.shape[1]
 
 
 @pytest.mark.skipif(not READER.is_file(), reason="no committed line reader (checkpoints/reader.pt) yet")

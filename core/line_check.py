@@ -93,7 +93,7 @@ def check_lines(
     """Lines' CTC digits -> the same digits with the clean ones re-read (see the module docstring), and
     each digit's crop (None where its ink is not its own). `classify`: (n) 28x28 crops -> (n, 10), called
     once for the whole picture (a webcam frame's lines share one forward pass)."""
-    crops = [clean_crops(img, [sum(e.columns()) / 2 for e in ems]) for img, ems in zip(images, emissions)]
+    crops = [clean_crops(img, [e.centre() for e in ems]) for img, ems in zip(images, emissions)]
     where = [(i, k) for i, line in enumerate(crops) for k, c in enumerate(line) if c is not None]
     out = [list(ems) for ems in emissions]
     if where:

@@ -112,6 +112,10 @@ class Emission:
         """The run's extent in input columns (at LINE_HEIGHT)."""
         return self.frames[0] * STRIDE, (self.frames[1] + 1) * STRIDE
 
+    def centre(self) -> float:
+        """The run's middle in input columns: where the digit is (boxes and the second opinion start here)."""
+        return sum(self.columns()) / 2
+
 
 def greedy_decode(probs: np.ndarray) -> list[Emission]:
     """(T, n_classes) per-frame probabilities -> the digits read, left to right (greedy CTC:

@@ -76,7 +76,7 @@ def read_lines(
         if not emissions:
             continue
         li = len(found)
-        boxes = line_finder.digit_boxes(crop, [sum(e.columns()) / 2 for e in emissions])
+        boxes = line_finder.digit_boxes(crop, [e.centre() for e in emissions])
         for e, b, cut in zip(emissions, boxes, cuts):
             x, y, w, h = (int(round(v)) for v in b)
             if cut is None:

@@ -307,7 +307,9 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--limit", type=int, default=0, help="at most this many items per test set (quick runs)")
     ap.add_argument("--tuples", type=int, default=N_TUPLES)
     ap.add_argument("--no-peers", action="store_true", help="skip the peer methods")
-    ap.add_argument("--loso", action="store_true", help="measure FSDD leave-one-speaker-out (nested; about 15 min)")
+    ap.add_argument(
+        "--loso", action="store_true", help="FSDD leave-one-speaker-out (nested: 12 trainings of the checkpoint's audio recipe)"
+    )
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
     torch.set_num_threads(2)
@@ -344,10 +346,11 @@ def main(argv: list[str] | None = None) -> dict:
     r = Recognizer.load(args.checkpoints)  # with the line reader (reader.pt) where there is one
     loso = None
     if args.loso:
-        from core.config import Config
+        from core.config import audio_config
         from core.train_audio import leave_one_speaker_out
 
-        loso = leave_one_speaker_out(Config(data_dir=str(root), seed=args.seed))
+        # the checkpoint's own audio recipe, retrained per fold (as scripts/benchmark_core.py --loso)
+        loso = leave_one_speaker_out(audio_config(card.get("config", {}), data_dir=str(root), seed=args.seed))
     if args.no_peers:
         peer_rows = []
     else:

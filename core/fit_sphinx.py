@@ -4,8 +4,9 @@
 
 Every FSDD clip gets an audio-branch answer from a model that never heard its speaker: one training
 per speaker on the other five (the audio recipe of the shipped checkpoint's card), for the number of
-epochs FOLD_EPOCHS says, which nested leave-one-speaker-out chose for that fold with yet another
-speaker held out (`--nested` chooses them again: twice the trainings). The shipped checkpoint's audio
+epochs FOLD_EPOCHS says for that recipe, which nested leave-one-speaker-out chose for that fold with
+yet another speaker held out (`--nested`, or a recipe not in the table, chooses them again: twice the
+trainings). The shipped checkpoint's audio
 temperature turns those logits into log-probabilities, as the recognizer does. PocketSphinx's evidence
 for each clip is computed once. The expert's two weights minimize the negative log-likelihood of the
 combined answer; each speaker's accuracy with the expert is measured with weights fitted on the other
@@ -35,17 +36,27 @@ from core import adapt as AD
 from core import audio as A
 from core import checkpoint, data, sphinx
 from core.config import audio_config
-from core.train_audio import all_speakers, audio_epoch, speaker_fold, train_audio
+from core.train_audio import all_speakers, audio_epoch, speaker_fold, train_audio, tts_dir
 from core.train_branch import train_branch
 from core.tuples import embed_items
 
-# epochs per left-out speaker, chosen by nested leave-one-speaker-out (scripts/benchmark_audio.py --loso,
-# README): for each, with the next speaker in data.FSDD_SPEAKERS held out, never the left-out one
-FOLD_EPOCHS = {"george": 36, "jackson": 13, "lucas": 24, "nicolas": 23, "theo": 30, "yweweler": 13}
+# epochs per left-out speaker for each audio recipe (audio_aug, tts, audio_norm, audio_patience), chosen by nested
+# leave-one-speaker-out
+# (`--nested`): for each fold, with the next speaker in data.FSDD_SPEAKERS held out, never the left-out one. A recipe
+# not here has its epochs chosen again, nested.
+FOLD_EPOCHS = {
+    ("light", False, "cmn", 10): {"george": 36, "jackson": 13, "lucas": 24, "nicolas": 23, "theo": 30, "yweweler": 13},
+    ("voices", True, "cmn", 60): {"george": 32, "jackson": 43, "lucas": 49, "nicolas": 29, "theo": 44, "yweweler": 35},
+}
 ADAPT_KS = (1, 2, 3, 5)  # examples per digit of the left-out speaker in the adaptation curve (0: plain LOSO)
 ADAPT_REPEATS = 5  # draws of the examples per speaker and k
 ADAPT_VALIDATION_SPEAKERS = ("theo",)  # core.adapt chose its L2 on theo: shown, not in the reported means
 L2 = 1e-3  # a whisper of ridge on the weights: two numbers, 2,500 clips; keeps them finite if a feature is constant
+
+
+def recipe(cfg) -> tuple[str, bool, str, int]:
+    """The audio recipe's key in FOLD_EPOCHS: whether TTS clips are there to train on, not only asked for."""
+    return (cfg.audio_aug, tts_dir(cfg) is not None, cfg.audio_norm, cfg.audio_patience)
 
 
 def train_fold(cfg, k: int, epochs: int | None, every=None) -> tuple[np.ndarray, np.ndarray, dict]:
@@ -84,18 +95,23 @@ def out_of_fold_logits(
     one-process run only by float rounding)."""
     every = all_speakers(cfg)
     one = replace(cfg, threads=1) if workers > 1 else cfg  # a worker's own helpers (the voices bank) stay in it
-    jobs = [(one, k, None if nested else FOLD_EPOCHS[s]) for k, s in enumerate(data.FSDD_SPEAKERS)]
+    table = None if nested else FOLD_EPOCHS.get(recipe(cfg))
+    if table is None and not nested:
+        tqdm.write(f"fit_sphinx: no fold epochs for the recipe {recipe(cfg)}: chosen again, nested (twice the trainings)")
+    jobs = [(one, k, None if table is None else table[s]) for k, s in enumerate(data.FSDD_SPEAKERS)]
     if workers > 1:
         with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
             results = list(pool.map(_fold_in_worker, jobs))
     else:
         results = [train_fold(cfg, k, epochs, every) for _, k, epochs in jobs]
-    logits = np.zeros((len(every.y), 10), np.float32)
-    embeds = np.zeros((len(every.y), results[0][1].shape[1]), np.float32)
+    fsdd = np.isin(every.speakers.astype(str), data.FSDD_SPEAKERS)  # FSDD first, in data order; TTS clips only train
+    speakers = every.speakers[fsdd].astype(str)
+    logits = np.zeros((len(speakers), 10), np.float32)
+    embeds = np.zeros((len(speakers), results[0][1].shape[1]), np.float32)
     folds = {}
     for s, (lg, e, fold) in zip(data.FSDD_SPEAKERS, results):
-        logits[every.speakers == s], embeds[every.speakers == s], folds[s] = lg, e, fold
-    return logits, every.y.numpy(), every.speakers.astype(str), folds, embeds
+        logits[speakers == s], embeds[speakers == s], folds[s] = lg, e, fold
+    return logits, every.y.numpy()[fsdd], speakers, folds, embeds
 
 
 def clip_evidence(root: Path) -> np.ndarray:
@@ -237,7 +253,11 @@ def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data-dir", default=None)
     ap.add_argument("--checkpoints", default=None, help="the folder with digits.pt (default checkpoints/)")
-    ap.add_argument("--nested", action="store_true", help="choose each fold's epochs again (12 trainings instead of 6)")
+    ap.add_argument(
+        "--nested",
+        action="store_true",
+        help="choose each fold's epochs again (12 trainings, not 6; always for a recipe not in FOLD_EPOCHS)",
+    )
     ap.add_argument("--threads", type=int, default=2, help="cores to use")
     ap.add_argument("--workers", type=int, default=None,
                     help="folds trained at once, one thread each (default: --threads; 1: in turn, on --threads)")  # fmt: skip

@@ -32,7 +32,7 @@ import datetime
 import json
 import subprocess
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -42,7 +42,7 @@ from tqdm import tqdm
 
 from core import augment, calibrate, checkpoint, data, distributed, sets
 from core import strokes as S
-from core.config import STAGES, Config  # Config: the CLI's configuration, also `from core.train import Config`
+from core.config import STAGES, Config, kept_audio_recipe  # Config: the CLI's configuration, also `from core.train import Config`
 from core.errors import DataError
 from core.model import AUDIO_NORMS, MODALITIES, DigitNet, fusion_inputs, parameter_count
 from core.train_audio import (
@@ -201,6 +201,13 @@ def git_commit() -> str:
 
 def main(cfg: Config) -> dict:
     """Train and write the checkpoint; returns its card (on ranks other than 0 under torchrun: {})."""
+    if cfg.tts and "audio" in cfg.stages and tts_dir(cfg) is None:  # not made here: the card says what it trained on
+        tqdm.write(f"audio: no text-to-speech digits in {data.tts_folder(cfg.data_dir)} (scripts/make_tts_digits.sh); FSDD only")
+        cfg = replace(cfg, tts=False)
+    out = Path(cfg.out)
+    on_top = not {"image", "strokes", "audio", "fusion"} <= set(cfg.stages) and (out / checkpoint.WEIGHTS_NAME).is_file()
+    if on_top and "audio" not in cfg.stages:  # the audio encoder stays, and so does the recipe it learned with
+        cfg = kept_audio_recipe(cfg, json.loads((out / checkpoint.CARD_NAME).read_text()).get("config", {}))
     world = distributed.start(cfg.device, cfg.threads, cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
@@ -213,10 +220,9 @@ def main(cfg: Config) -> dict:
     if stages & {"audio", "fusion"}:
         audio = load_audio(root, cfg, rng)
         audio = with_voice_bank(audio, cfg, rng, held_out_speakers(cfg, data.FSDD_VAL_SPEAKER))
-    out = Path(cfg.out)
-    if not {"image", "strokes", "audio", "fusion"} <= stages and (out / checkpoint.WEIGHTS_NAME).is_file():
+    if on_top:
         model, card = checkpoint.load(out)  # retrain some stages on top of existing weights
-        if "audio" in stages and audio_dims(cfg, model.dims) != model.dims:
+        if "audio" in stages:  # from scratch, as in a full run: the epochs were chosen for a new encoder
             model = new_audio_encoder(model, audio_dims(cfg, model.dims), stages)
     else:
         model, card = DigitNet(audio_dims(cfg)), {}
@@ -286,6 +292,12 @@ def main(cfg: Config) -> dict:
     metrics = {k: round(v, 5) if isinstance(v, float) else v for k, v in metrics.items()}
     tqdm.write(json.dumps({k: v for k, v in metrics.items() if k != "calibration"}, indent=1))
 
+    tts_split = card.get("splits", {}).get("tts", "not used")  # the kept audio encoder's, unless trained here
+    if "audio" in stages:
+        tts_split = "not used"
+        if tts_dir(cfg) is not None:
+            tts_split = (f"text-to-speech digits (core/tts.py) train only; epochs chosen with speakers "
+                         f"{list(cfg.tts_val_speakers)} held out, then refit on all")  # fmt: skip
     card = {
         "name": "digits multimodal recognizer",
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
@@ -301,10 +313,7 @@ def main(cfg: Config) -> dict:
             f"test donors: {list(data.UNIPEN_TEST_SOURCES)}",
             "fsdd": "test: indices 0-4 (customary); epochs chosen on held-out speaker "
             f"{data.FSDD_VAL_SPEAKER}, then refit on all speakers' indices 5-49",
-            "tts": "text-to-speech digits (core/tts.py) train only; epochs chosen with speakers "
-            f"{list(cfg.tts_val_speakers)} held out, then refit on all"
-            if tts_dir(cfg) is not None and "audio" in stages
-            else "not used",
+            "tts": tts_split,
             "fused": "image+strokes: one drawing seen twice (canvas picture and strokes); "
             "otherwise label-matched tuples (one item of the label per modality)",
         },
@@ -329,8 +338,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", default=None, help="data root (default: $DIGITS_DATA or ./data)")
     p.add_argument("--out", default=d.out, help="checkpoint directory")
     p.add_argument("--stages", default=",".join(d.stages), help=f"comma-separated subset of {','.join(STAGES)}")
-    for name in ("limit", "batch_size", "patience", "image_epochs", "stroke_epochs", "audio_epochs", "fusion_epochs",
-                 "fusion_tuples", "fusion_augmentations", "val_tuples", "test_tuples", "seed", "threads",
+    for name in ("limit", "batch_size", "patience", "audio_patience", "image_epochs", "stroke_epochs", "audio_epochs",
+                 "fusion_epochs", "fusion_tuples", "fusion_augmentations", "val_tuples", "test_tuples", "seed", "threads",
                  "audio_copies", "spec_masks"):  # fmt: skip
         p.add_argument("--" + name.replace("_", "-"), type=int, default=getattr(d, name))
     for name in ("image_lr", "stroke_lr", "audio_lr", "fusion_lr", "weight_decay", "label_smoothing"):

@@ -97,7 +97,7 @@ def train_audio(model: DigitNet, audio: sets.AudioSet, cfg: Config, rng, gen, va
         lambda e: audio_epoch(rest, rng, cfg.spec_masks),
         cfg.audio_epochs,
         cfg.audio_lr,
-        cfg,
+        replace(cfg, patience=cfg.audio_patience),
         (val.x, val.y),
         gen,
     )
@@ -162,7 +162,7 @@ def new_audio_encoder(model: DigitNet, dims: ModelDimensions, stages: set[str]) 
     keep = {k: v for k, v in model.state_dict().items() if not k.startswith(("audio.", "heads.audio."))}
     new.load_state_dict(keep, strict=False)
     old = model.dims
-    tqdm.write(f"audio: new encoder {dims.audio_channels} {dims.audio_norm} (was {old.audio_channels} {old.audio_norm})")
+    tqdm.write(f"audio: a new encoder {dims.audio_channels} {dims.audio_norm} (was {old.audio_channels} {old.audio_norm})")
     if not {"fusion", "calibrate"} <= stages:
         tqdm.write("audio: warning: the fusion head and calibration fit the old audio encoder; add --stages fusion,calibrate")
     return new

@@ -124,7 +124,10 @@ def make(out: Path, voices: tuple[Voice, ...] = VOICES) -> dict:
     """Write every voice's digits into `out` (replacing what a previous run left there) and the manifest."""
     missing = missing_tools()
     if missing:
-        raise SystemExit(f"error: {', '.join(missing)} not found; install the Debian packages: apt-get install -y {APT_PACKAGES}")
+        raise SystemExit(
+            f"error: {', '.join(missing)} not found; install the Debian packages: apt-get install -y {APT_PACKAGES} "
+            "(scripts/make_tts_digits.sh --install), or train without these voices: --no-tts"
+        )
     out.mkdir(parents=True, exist_ok=True)
     clips, seen, duplicates = [], set(), 0
     with tempfile.TemporaryDirectory(prefix="tts_digits_") as t:

@@ -6,9 +6,10 @@
   used for training, so every one of these voices is new to the model;
 - non-digit words spoken by espeak-ng, and noise, hum and music (core/negatives.py, a seed the
   calibration never used): how often each is "not sure" at the default threshold;
-- held-out text-to-speech voices (when `DATA_DIR/tts_digits` exists: scripts/make_tts_digits.sh);
+- each text-to-speech voice (when the checkpoint's or `--tts-dir`'s folder exists: scripts/make_tts_digits.sh),
+  marked new or heard: a checkpoint trained with them (the default recipe) heard every one;
 - with --loso, FSDD leave-one-speaker-out per speaker, epochs chosen inside each fold (the
-  current training recipe, trained here: 12 audio trainings);
+  checkpoint's audio recipe, trained here: 12 audio trainings);
 - latency of the audio CNN forward and of a raw clip to an answer (core/timing.py, the median);
 - where checkpoints/sphinx.json is there (python -m core.fit_sphinx), each row for the audio CNN alone
   and with the PocketSphinx expert, and the leave-one-speaker-out numbers that fit measured (nested).
@@ -105,27 +106,38 @@ def not_sure_rows(r: Recognizer, root: Path) -> list[tuple[str, str, str]]:
     return rows
 
 
+def tts_note(card: dict, folder: Path) -> str:
+    """What the text-to-speech voices in `folder` are to the checkpoint: heard (its audio branch chose its epochs
+    with some held out, then was refit on every voice), new, or another folder than the one it learned from."""
+    learned = card.get("training_files_sha256", {}).get(f"{data.TTS_FOLDER}/manifest.json")
+    if card.get("splits", {}).get("tts", "not used") == "not used" or learned is None:
+        return "this checkpoint's training did not use TTS: every voice is new"
+    if data.file_digest(folder / "manifest.json") == learned:
+        return "heard in training"
+    return "not the TTS folder this checkpoint trained on"
+
+
 def tts_rows(r: Recognizer, root: Path, folder: str | None) -> list[tuple[str, str, str]]:
-    """The text-to-speech speakers training held out (to choose its epochs), per voice."""
+    """Every text-to-speech voice: new to a checkpoint trained without them, heard by one trained with them."""
     folder = data.tts_folder(root, folder or r.card.get("config", {}).get("tts_dir"))
     if not (folder / "manifest.json").is_file():
-        return [("held-out TTS voices", "reported", f"not measured: no {folder} (scripts/make_tts_digits.sh)")]
-    held = set(r.card.get("config", {}).get("tts_val_speakers") or ())
+        return [("TTS voices", "reported", f"not measured: no {folder} (scripts/make_tts_digits.sh)")]
     by_voice: dict[str, list[bool]] = {}
     for c in tqdm(data.list_tts(folder=folder), desc="tts voices", leave=False):
-        if c.speaker in held or not held:
-            by_voice.setdefault(c.voice, []).append(r.predict(audio=c.path).label == c.digit)
-    note = "held out in training" if held else "this checkpoint's training did not use TTS: every voice is new"
+        by_voice.setdefault(c.voice, []).append(r.predict(audio=c.path).label == c.digit)
+    note = tts_note(r.card, folder)
     rows = sorted(by_voice.items())
     return [(f"TTS voice {v} ({len(ok)} clips; {note})", "reported", f"{100 * np.mean(ok):.1f}%") for v, ok in rows]
 
 
-def loso_rows(root: Path) -> list[tuple[str, str, str]]:
-    from core.config import Config
+def loso_rows(root: Path, card: dict, tts_dir: str | None) -> list[tuple[str, str, str]]:
+    from core.config import audio_config
     from core.train_audio import leave_one_speaker_out
 
     t0 = time.time()
-    loso = leave_one_speaker_out(Config(data_dir=str(root)))
+    # the checkpoint's own audio recipe, retrained per fold (as scripts/benchmark_core.py --loso)
+    over = {"data_dir": str(root)} | ({"tts_dir": tts_dir} if tts_dir else {})
+    loso = leave_one_speaker_out(audio_config(card.get("config", {}), **over))
     rows = [
         ("FSDD leave-one-speaker-out mean (epochs chosen inside each fold)", "≥ 95%", f"{100 * loso['mean']:.2f}%"),
         ("  worst speaker", "≥ 90%", f"{100 * min(loso[s] for s in data.FSDD_SPEAKERS):.2f}%"),
@@ -211,7 +223,7 @@ def main(argv: list[str] | None = None) -> str:
     if (folder / sphinx.FILE).is_file() and r.expert is not None:
         rows += expert_rows(folder)
     if args.loso:
-        rows += loso_rows(root)
+        rows += loso_rows(root, r.card, args.tts_dir)
     return print_table(rows, args.out)
 
 

@@ -6,8 +6,9 @@ Prints a markdown table (and writes it to --out). Every number is measured in th
 branches on their test sets, label-matched test tuples, every test digit drawn through the canvas
 path (the Draw tab: fused, image alone, strokes alone) and the same for validation drawings, latency
 (one helper, the median: core/timing.py), size; with --loso also FSDD leave-one-speaker-out, with
-the number of epochs chosen inside each fold (about 15 minutes of training), with the checkpoint's own
-audio recipe (core.config.audio_config).
+the number of epochs chosen inside each fold (12 audio trainings, one after another: about 15 minutes
+for the light recipe; `core.fit_sphinx --nested` took 29 minutes for the voices recipe two at a time),
+with the checkpoint's own audio recipe (core.config.audio_config).
 """
 
 from __future__ import annotations
@@ -117,7 +118,9 @@ def main(argv: list[str] | None = None) -> str:
     ap.add_argument("--data-dir", default=None)
     ap.add_argument("--checkpoints", default=None)
     ap.add_argument("--out", default=None, help="also write the table to this file")
-    ap.add_argument("--loso", action="store_true", help="measure FSDD leave-one-speaker-out (12 audio trainings, ~15 min)")
+    ap.add_argument(
+        "--loso", action="store_true", help="FSDD leave-one-speaker-out: 12 trainings of the checkpoint's audio recipe"
+    )
     ap.add_argument("--tts-dir", default=None, help="--loso: the text-to-speech digits (default: the folder the checkpoint used)")
     args = ap.parse_args(argv)
     torch.set_num_threads(2)

@@ -31,11 +31,11 @@ from core.model import DigitNet  # noqa: E402
 from core.train_audio import audio_dims, held_out_speakers, load_audio, train_audio, with_voice_bank  # noqa: E402
 from core.tuples import branch_logits  # noqa: E402
 
-RECIPES = {  # name -> Config fields (the flags of python -m core.train)
-    "light": {"tts": False},
-    "light+tts": {"tts": True},
-    "light+tts+cmvn": {"tts": True, "audio_norm": "cmvn"},
-    "voices+tts": {"tts": True, "audio_aug": "voices"},
+RECIPES = {  # name -> Config fields (the flags of python -m core.train), each spelled out: the defaults change
+    "light": {"tts": False, "audio_aug": "light", "audio_norm": "cmn"},
+    "light+tts": {"tts": True, "audio_aug": "light", "audio_norm": "cmn"},
+    "light+tts+cmvn": {"tts": True, "audio_aug": "light", "audio_norm": "cmvn"},
+    "voices+tts": {"tts": True, "audio_aug": "voices", "audio_norm": "cmn"},  # the shipped recipe
     "voices+tts+cmvn": {"tts": True, "audio_aug": "voices", "audio_norm": "cmvn"},
 }
 SELECT_FSDD = "theo"  # the FSDD speaker the epochs are chosen on (as the audio stage does)

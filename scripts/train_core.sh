@@ -67,6 +67,27 @@ for ((i = 0; i < ${#TRAIN[@]}; i++)); do
   esac
 done
 CHARS=(${READER[@]+"${READER[@]}"} ${CHARS[@]+"${CHARS[@]}"})
+# with --tts, the text-to-speech digits the audio branch trains on (core/tts.py: flite and festival, never espeak-ng):
+# DATA/tts_digits where it exists, else made once in ./data/tts_digits (git-ignored; the data folder itself is only
+# read); --tts-dir DIR leaves this to the caller
+DATA=$DIGITS_DATA STAGES=audio  # core.train's data folder (the last --data-dir, as argparse takes it) and stages
+for ((i = 0; i < ${#TRAIN[@]}; i++)); do
+  case "${TRAIN[$i]}" in
+    --data-dir) DATA=${TRAIN[$((i + 1))]:-} ;;
+    --data-dir=*) DATA=${TRAIN[$i]#--data-dir=} ;;
+    --stages) STAGES=${TRAIN[$((i + 1))]:-} ;;
+    --stages=*) STAGES=${TRAIN[$i]#--stages=} ;;
+  esac
+done
+made() { [ -f "$1/manifest.json" ] && [ -f "$1/words/manifest.json" ]; }  # digits and words (core.tts writes both)
+case "$ONLY" in all|digits|audio)
+  case " ${TRAIN[*]-} :$STAGES" in *" --no-tts "*|*" --tts-dir"*|*:image|*:strokes|*:image,strokes|*:strokes,image) ;;
+  *" --tts "*)
+    TTS_DIR=$DATA/tts_digits
+    if ! made "$TTS_DIR" && [ "$TTS_DIR" != data/tts_digits ]; then TTS_DIR=data/tts_digits TRAIN+=(--tts-dir data/tts_digits); fi
+    made "$TTS_DIR" || run "$PY" -m core.tts --out "$TTS_DIR" ;;
+  esac ;;
+esac
 train_torch() {  # core.train with the given extra flags, in one process or under torchrun (both models)
   if [ -z "$NPROC" ]; then
     run "$PY" -m core.train "$@"

@@ -12,7 +12,7 @@ from core import audio as A
 from core import augment_audio as G
 from core import checkpoint, data, negatives, sets, train, tts
 from core import train_audio as TA
-from core.config import Config, audio_config
+from core.config import Config, audio_config, kept_audio_recipe
 from core.errors import DataError
 from core.model import AudioEncoder, DigitNet, ModelDimensions
 from tests import samples
@@ -207,10 +207,38 @@ def test_checkpoints_without_audio_norm_load_as_before(tmp_path):
 
 def test_older_cards_mean_the_original_audio_recipe():
     old = audio_config({"audio_epochs": 60, "stages": ["fusion"], "data_dir": "x"}, data_dir="y")
-    assert (old.audio_aug, old.tts, old.audio_norm, old.data_dir) == ("light", False, "cmn", "y")
+    assert (old.audio_aug, old.tts, old.audio_norm, old.audio_patience, old.data_dir) == ("light", False, "cmn", 10, "y")
     new = audio_config({"audio_aug": "voices", "tts": True, "audio_channels": [32, 64, 128]})
     assert (new.audio_aug, new.tts, new.audio_channels) == ("voices", True, (32, 64, 128))
     assert TA.audio_dims(new).audio_channels == (32, 64, 128)
+
+
+def test_the_audio_stage_chooses_its_epochs_with_its_own_patience(monkeypatch):
+    # its few held-out voices jump 10-20 points between epochs while the learning rate is high: the probe runs
+    # with the audio stage's own patience (the voices recipe needs the whole schedule), the refit for the chosen epochs
+    calls = []
+
+    def fake_branch(model, modality, epoch_fn, epochs, lr, cfg, val, gen):
+        calls.append((epochs, cfg.patience, val is not None))
+        return [], 7
+
+    monkeypatch.setattr(TA, "train_branch", fake_branch)
+    speakers = np.array(["theo", "george", "tts:awb", "tts:ked", "tts:kal"] * 4)
+    audio = sets.AudioSet(torch.randn(20, A.N_MELS, A.N_FRAMES), torch.arange(20) % 10, [np.zeros(800)] * 20, speakers)
+    cfg = Config(patience=5, audio_patience=60)  # the voices recipe's: the whole schedule
+    h = TA.train_audio(DigitNet(TA.audio_dims(cfg)), audio, cfg, np.random.default_rng(0), torch.Generator(), "theo")
+    assert calls == [(cfg.audio_epochs, 60, True), (7, 5, False)] and h["best_epoch"] == 7
+
+
+def test_a_run_that_keeps_the_audio_encoder_keeps_its_recipe():
+    # `--stages fusion,calibrate` on a light-recipe checkpoint: today's defaults (voices, TTS) must not be what the
+    # new card says the encoder learned with, nor what fusion and calibration load
+    kept = kept_audio_recipe(train.Config(stages=("fusion", "calibrate"), fusion_epochs=3), {"audio_epochs": 60})
+    assert (kept.audio_aug, kept.tts, kept.audio_norm, kept.fusion_epochs) == ("light", False, "cmn", 3)
+    card = {"tts": True, "audio_aug": "voices", "tts_dir": "data/tts_digits", "audio_copies": 4}
+    assert kept_audio_recipe(train.Config(tts=False), card).tts_dir == "data/tts_digits"
+    moved = kept_audio_recipe(train.Config(tts_dir="/elsewhere"), card)  # where the same clips are on this machine
+    assert (moved.tts, moved.tts_dir, moved.audio_copies) == (True, "/elsewhere", 4)
 
 
 # ---------------------------------------------------------------- text-to-speech digits
@@ -339,7 +367,7 @@ def test_recipe_comparison_never_trains_on_the_voices_it_scores(fixture_data, tm
     seen = []
 
     def spy(model, audio, cfg, rng, gen, val_speaker):
-        seen.append((set(np.unique(audio.speakers.astype(str))), cfg.tts_val_speakers, val_speaker))
+        seen.append((set(np.unique(audio.speakers.astype(str))), cfg.tts_val_speakers, val_speaker, cfg.audio_aug))
         return {"best_epoch": 1, "val_acc_by_speaker": {val_speaker: 0.5}}
 
     monkeypatch.setattr(C, "train_audio", spy)
@@ -348,8 +376,8 @@ def test_recipe_comparison_never_trains_on_the_voices_it_scores(fixture_data, tm
     with_tts = C.run_recipe("light+tts", held, base)
     fsdd_only = C.run_recipe("light", held, base)
     assert seen[0][0] == set(data.FSDD_SPEAKERS) - {"jackson"} | {"tts:awb", "tts:kal"}
-    assert seen[0][1:] == (("awb",), "theo")
-    assert seen[1][0] == set(data.FSDD_SPEAKERS) - {"jackson"} and seen[1][1] == ()
+    assert seen[0][1:] == (("awb",), "theo", "light")  # each recipe is what its name says, whatever the defaults
+    assert seen[1][0] == set(data.FSDD_SPEAKERS) - {"jackson"} and seen[1][1] == () and seen[1][3] == "light"
     for r in (with_tts, fsdd_only):
         assert set(held) <= set(r) and all(0.0 <= r[s] <= 1.0 for s in held)
     with pytest.raises(SystemExit):

@@ -171,8 +171,8 @@ def test_folds_in_worker_processes_match_folds_in_turn(fixture_data, monkeypatch
     from core import fit_sphinx as F
 
     epochs = {s: 1 + k % 2 for k, s in enumerate(data.FSDD_SPEAKERS)}
-    monkeypatch.setattr(F, "FOLD_EPOCHS", epochs)  # the epochs travel with each job to the workers
     cfg = train.Config(data_dir=str(fixture_data), verify=False, threads=1)
+    monkeypatch.setattr(F, "FOLD_EPOCHS", {F.recipe(cfg): epochs})  # the epochs travel with each job to the workers
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # as in each worker: then the same arithmetic, in the same order
     try:
@@ -190,3 +190,50 @@ def test_folds_in_worker_processes_match_folds_in_turn(fixture_data, monkeypatch
         assert folds[s]["epochs"] == epochs[s]
         rows = speakers == s
         assert folds[s]["accuracy"] == pytest.approx(float((logits[rows].argmax(1) == y[rows]).mean()), abs=1e-5)
+
+
+def test_fold_epochs_come_from_the_recipes_table_or_are_chosen_again(monkeypatch, tmp_path):
+    """Each audio recipe has its own per-fold epochs; a recipe without them (or --nested) chooses them again
+    inside each fold, never borrowing another recipe's. Each fold's answers land on its own speaker's rows, in
+    data order (FSDD's files interleave speakers); TTS clips only train and get no rows."""
+    from dataclasses import replace
+    from types import SimpleNamespace
+
+    from core import data, train
+    from core import fit_sphinx as F
+
+    fsdd = np.array([data.FSDD_SPEAKERS[i % 6] for i in range(7)] + [data.FSDD_SPEAKERS[i % 6] for i in range(5)])
+    speakers = np.concatenate([fsdd, ["tts:kal", "tts:slt"]])
+    every = SimpleNamespace(y=torch.arange(14) % 10, speakers=speakers)
+    asked = {}
+
+    def fold(cfg, k, epochs, every=None):
+        asked[data.FSDD_SPEAKERS[k]] = epochs
+        n = int((fsdd == data.FSDD_SPEAKERS[k]).sum())
+        return np.full((n, 10), k, np.float32), np.full((n, 4), -k, np.float32), {"epochs": epochs}
+
+    monkeypatch.setattr(F, "all_speakers", lambda cfg: every)
+    monkeypatch.setattr(F, "train_fold", fold)
+    light = train.Config(tts=False, audio_aug="light", audio_patience=10)
+    F.out_of_fold_logits(light)
+    assert asked == F.FOLD_EPOCHS[("light", False, "cmn", 10)]
+    F.out_of_fold_logits(replace(light, audio_patience=60))  # the epochs were chosen with early stopping after 10
+    assert set(asked.values()) == {None}
+    F.out_of_fold_logits(light, nested=True)
+    assert set(asked.values()) == {None}
+    (tmp_path / "tts").mkdir()
+    (tmp_path / "tts" / "manifest.json").write_text("{}")
+    F.out_of_fold_logits(train.Config(tts_dir=str(tmp_path / "tts"), audio_norm="cmvn"))  # not in the table
+    assert set(asked.values()) == {None}
+    F.out_of_fold_logits(train.Config(data_dir=str(tmp_path), tts=True, audio_aug="voices", audio_patience=60))
+    assert set(asked.values()) == {None}  # TTS asked for but not made: not the recipe in the table
+    voices = train.Config(tts_dir=str(tmp_path / "tts"), tts=True, audio_aug="voices", audio_patience=60)
+    F.out_of_fold_logits(voices)  # the opt-in recipe (README): tabulated too
+    assert asked == F.FOLD_EPOCHS[F.recipe(voices)] and None not in asked.values()
+    shipped = train.Config()  # scripts/train_core.sh: six trainings, not twelve
+    logits, y, got, folds, embeds = F.out_of_fold_logits(shipped)
+    assert asked == F.FOLD_EPOCHS[F.recipe(shipped)] and None not in asked.values()
+    assert list(got) == list(fsdd) and list(y) == [i % 10 for i in range(12)]
+    k = np.array([data.FSDD_SPEAKERS.index(s) for s in fsdd])
+    np.testing.assert_array_equal(logits, np.repeat(k[:, None], 10, 1))
+    np.testing.assert_array_equal(embeds, -np.repeat(k[:, None], 4, 1))

@@ -57,6 +57,7 @@ def test_tiny_training_run_learns(any_data, tmp_path):
         assert files["pendigits/pendigits.tra"] == data.PENDIGITS_FILES["train"][1]
         assert files["unipen/unipen_1a_digits_train.npz"] == data.UNIPEN_FILE[1]
     assert saved["config"]["limit"] == 2400 and saved["config"]["data_dir"] == str(root)
+    assert (saved["config"]["tts"], saved["config"]["audio_aug"], saved["config"]["audio_patience"]) == (False, "light", 10)
     assert re.fullmatch(r"[0-9a-f]{40}|unknown", saved["git_commit"]), saved["git_commit"]
     age = datetime.datetime.now(datetime.UTC) - datetime.datetime.fromisoformat(saved["date"])
     assert datetime.timedelta(0) <= age < datetime.timedelta(hours=2), saved["date"]

@@ -7,7 +7,7 @@
 - non-digit words spoken by espeak-ng, and noise, hum and music (core/negatives.py, a seed the
   calibration never used): how often each is "not sure" at the default threshold;
 - each text-to-speech voice (when the checkpoint's or `--tts-dir`'s folder exists: scripts/make_tts_digits.sh),
-  marked new or heard: a checkpoint trained with them (the default recipe) heard every one;
+  marked new or heard: a checkpoint trained with them (--tts) heard every one;
 - with --loso, FSDD leave-one-speaker-out per speaker, epochs chosen inside each fold (the
   checkpoint's audio recipe, trained here: 12 audio trainings);
 - latency of the audio CNN forward and of a raw clip to an answer (core/timing.py, the median);

@@ -207,7 +207,7 @@ def main(cfg: Config) -> dict:
     out = Path(cfg.out)
     on_top = not {"image", "strokes", "audio", "fusion"} <= set(cfg.stages) and (out / checkpoint.WEIGHTS_NAME).is_file()
     if on_top and "audio" not in cfg.stages:  # the audio encoder stays, and so does the recipe it learned with
-        cfg = kept_audio_recipe(cfg, json.loads((out / checkpoint.CARD_NAME).read_text()).get("config", {}))
+        cfg = kept_audio_recipe(cfg, checkpoint.read_card(out / checkpoint.CARD_NAME).get("config", {}))
     world = distributed.start(cfg.device, cfg.threads, cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)

@@ -56,29 +56,23 @@ if [ -z "${DIGITS_DATA:-}" ]; then
   if [ -d ../shared/data/mnist ]; then export DIGITS_DATA=../shared/data; else export DIGITS_DATA=data; fi
 fi
 echo "data: $DIGITS_DATA"
-# the reader takes only its data folder from the flags meant for core.train; the characters model also --device
-READER=() CHARS=()
+# the reader takes only its data folder from the flags meant for core.train; the characters model also --device.
+# DATA and STAGES: core.train's data folder (the last --data-dir, as argparse takes it) and stages
+READER=() CHARS=() DATA=$DIGITS_DATA STAGES=audio
 for ((i = 0; i < ${#TRAIN[@]}; i++)); do
   case "${TRAIN[$i]}" in
-    --data-dir) READER+=(--data-dir "${TRAIN[$((i + 1))]:-}") ;;
-    --data-dir=*) READER+=("${TRAIN[$i]}") ;;
+    --data-dir) READER+=(--data-dir "${TRAIN[$((i + 1))]:-}") DATA=${TRAIN[$((i + 1))]:-} ;;
+    --data-dir=*) READER+=("${TRAIN[$i]}") DATA=${TRAIN[$i]#--data-dir=} ;;
     --device) CHARS+=(--device "${TRAIN[$((i + 1))]:-}") ;;
     --device=*) CHARS+=("${TRAIN[$i]}") ;;
+    --stages) STAGES=${TRAIN[$((i + 1))]:-} ;;
+    --stages=*) STAGES=${TRAIN[$i]#--stages=} ;;
   esac
 done
 CHARS=(${READER[@]+"${READER[@]}"} ${CHARS[@]+"${CHARS[@]}"})
 # with --tts, the text-to-speech digits the audio branch trains on (core/tts.py: flite and festival, never espeak-ng):
 # DATA/tts_digits where it exists, else made once in ./data/tts_digits (git-ignored; the data folder itself is only
 # read); --tts-dir DIR leaves this to the caller
-DATA=$DIGITS_DATA STAGES=audio  # core.train's data folder (the last --data-dir, as argparse takes it) and stages
-for ((i = 0; i < ${#TRAIN[@]}; i++)); do
-  case "${TRAIN[$i]}" in
-    --data-dir) DATA=${TRAIN[$((i + 1))]:-} ;;
-    --data-dir=*) DATA=${TRAIN[$i]#--data-dir=} ;;
-    --stages) STAGES=${TRAIN[$((i + 1))]:-} ;;
-    --stages=*) STAGES=${TRAIN[$i]#--stages=} ;;
-  esac
-done
 made() { [ -f "$1/manifest.json" ] && [ -f "$1/words/manifest.json" ]; }  # digits and words (core.tts writes both)
 case "$ONLY" in all|digits|audio)
   case " ${TRAIN[*]-} :$STAGES" in *" --no-tts "*|*" --tts-dir"*|*:image|*:strokes|*:image,strokes|*:strokes,image) ;;

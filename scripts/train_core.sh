@@ -60,6 +60,9 @@ echo "data: $DIGITS_DATA"
 # DATA and STAGES: core.train's data folder (the last --data-dir, as argparse takes it) and stages
 READER=() CHARS=() DATA=$DIGITS_DATA STAGES=audio
 for ((i = 0; i < ${#TRAIN[@]}; i++)); do
+  case "${TRAIN[$i]}" in  # a flag without its value stops here, before any text-to-speech digits are made
+    --data-dir|--device|--stages) [[ "${TRAIN[$((i + 1))]:---}" != --* ]] || { echo "${TRAIN[$i]} needs a value" >&2; exit 2; } ;;
+  esac
   case "${TRAIN[$i]}" in
     --data-dir) READER+=(--data-dir "${TRAIN[$((i + 1))]:-}") DATA=${TRAIN[$((i + 1))]:-} ;;
     --data-dir=*) READER+=("${TRAIN[$i]}") DATA=${TRAIN[$i]#--data-dir=} ;;

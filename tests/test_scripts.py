@@ -94,5 +94,7 @@ def test_train_core_makes_the_text_to_speech_digits_once(tmp_path):
     assert own[0].endswith(f"-m core.train --tts --data-dir {tmp_path}")  # its own folder, found by core.train
     assert "core.tts" not in dry_train("--only", "reader", "--tts").stdout
     assert "tts" not in dry_train("--only", "digits", "--tts", "--stages", "image,strokes").stdout.replace("--tts ", "")
+    bare = dry_train("--only", "audio", "--tts", "--data-dir")  # a flag without its value: refused before any work
+    assert bare.returncode == 2 and "--data-dir needs a value" in bare.stderr and "core." not in bare.stdout
     named = dry_train("--only", "audio", "--tts-dir", "/x").stdout.splitlines()[1:]
     assert named[0].endswith("--stages audio,fusion,calibrate --tts-dir /x")  # the caller's folder, made by the caller

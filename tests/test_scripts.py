@@ -22,7 +22,7 @@ def test_script_starts(name):
 def dry_train(*args: str) -> subprocess.CompletedProcess:
     """scripts/train_core.sh with DRY_RUN=1: the commands it would run, one a line after "data: ...". The audio
     branch's text-to-speech digits are left out (--no-tts) unless a test asks for them."""
-    env = {**os.environ, "DRY_RUN": "1"}
+    env = {**os.environ, "DRY_RUN": "1", "PYTHON": sys.executable}  # the tests' own Python, with or without a .venv
     args = args if "--tts" in args or "--tts-dir" in args else ("--no-tts", *args)
     return subprocess.run(["scripts/train_core.sh", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
 

@@ -293,11 +293,9 @@ def voice_bank(
             out[:, job[2]] = _bank_item(job)
             bar.update()
     else:
-        import multiprocessing as mp
-        from concurrent.futures import ProcessPoolExecutor
+        from core.workers import spawn_pool  # spawned (the parent holds torch's thread pools), ending with this process
 
-        ctx = mp.get_context("spawn")  # no fork: the parent holds torch's thread pools
-        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_bank_init, initargs=(pool,)) as ex:
+        with spawn_pool(workers, initializer=_bank_init, initargs=(pool,)) as ex:
             for job, feats in zip(jobs, ex.map(_bank_item, jobs, chunksize=32)):
                 out[:, job[2]] = feats
                 bar.update()

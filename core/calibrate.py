@@ -36,7 +36,7 @@ from core import strokes as S
 from core.errors import InputError
 from core.evaluate import ece
 from core.model import MODALITIES, Calibration, DigitNet, ModelDimensions, anchored, fusion_inputs
-from core.train_audio import audio_epoch, load_audio, with_voice_bank
+from core.train_audio import audio_epoch, held_out_speakers, load_audio, with_outliers, with_voice_bank
 from core.train_branch import train_branch
 from core.tuples import embed_items
 
@@ -224,6 +224,7 @@ def train_probe(probe_data: dict, cfg, dims: ModelDimensions) -> DigitNet:
     rng = np.random.default_rng(cfg.seed + 5)
     gen = torch.Generator().manual_seed(cfg.seed + 5)
     audio = load_audio(data.data_root(cfg.data_dir), cfg, rng, probe_data["set"])
+    audio = with_outliers(audio, cfg, rng, held_out_speakers(cfg, probe_data["speaker"]))  # as the shipped branch learned
     audio = with_voice_bank(audio, cfg, rng, (probe_data["speaker"],))
     epochs = min(PROBE_EPOCHS, cfg.audio_epochs)
     epoch = lambda e: audio_epoch(audio, rng, cfg.spec_masks)  # noqa: E731
@@ -334,14 +335,19 @@ def choose_anchor(
 def choose_threshold(digits: dict, non_digits: dict) -> tuple[float, dict[str, float]]:
     """Per branch (calibrated top probability, check logit) of validation digits and of non-digits ->
     (threshold, logit shift per branch): every branch leaves at most THRESHOLD_QUANTILE of its digits
-    below the threshold where it can, and the threshold with the most non-digits below it wins."""
+    below the threshold where it can, and the threshold with the most non-digits below it wins. Where no
+    threshold lets every branch keep its digits (a branch whose own top probability is often low, as one
+    trained with outlier exposure is on an unheard voice), the one losing the fewest digits of its worst
+    branch wins, not the one rejecting the most: a threshold that calls a third of the digits "not sure"
+    (0.9, chosen so before) is worse than one that misses a few non-digits."""
     best = None
     for tau in THRESHOLDS:
         shifts = {m: bias_for(tau, *digits[m]) for m in digits}
         met = all(b is not None for b in shifts.values())
         shifts = {m: BIAS_RANGE[1] if b is None else b for m, b in shifts.items()}
+        lost = max(float((p * torch.sigmoid(z + shifts[m]) < tau).float().mean()) for m, (p, z) in digits.items())
         rejected = [float((p * torch.sigmoid(z + shifts[m]) < tau).float().mean()) for m, (p, z) in non_digits.items()]
-        score = (met, float(np.mean(rejected)))
+        score = (met, -max(0.0, lost - THRESHOLD_QUANTILE), float(np.mean(rejected)))
         if best is None or score > best[0]:
             best = (score, tau, shifts)
     return best[1], best[2]

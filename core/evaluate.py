@@ -276,11 +276,12 @@ def write_predictions(path: Path, test: dict, abl: dict) -> None:
             )  # fmt: skip
 
 
-def own_timings(model: DigitNet, recognizer, test: dict, single: dict, root: Path) -> dict:
-    """This project's accuracy and median ms per item on the tasks the peers do."""
+def own_timings(recognizer, test: dict, single: dict, root: Path) -> dict:
+    """This project's accuracy and median ms per item on the tasks the peers do, timed on the model as served
+    (`recognizer.model`: its BatchNorms folded by Recognizer.load; the same answers to 1e-6)."""
 
     def one(m):
-        return lambda x: embed_items(model, m, x[None])
+        return lambda x: embed_items(recognizer.model, m, x[None])
 
     rec = root / "fsdd" / "recordings"
     return {
@@ -356,7 +357,7 @@ def main(argv: list[str] | None = None) -> dict:
     else:
         from core.peers import peers
 
-        peer_rows = peers(root, r, args.limit, rng, own_timings(model, r, test, single, root), loso)
+        peer_rows = peers(root, r, args.limit, rng, own_timings(r, test, single, root), loso)
     metrics = {
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "checkpoint_sha256": card["checkpoint"]["sha256"],

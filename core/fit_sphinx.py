@@ -23,9 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
-from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
@@ -39,14 +37,15 @@ from core.config import audio_config
 from core.train_audio import all_speakers, audio_epoch, speaker_fold, train_audio, tts_dir
 from core.train_branch import train_branch
 from core.tuples import embed_items
+from core.workers import spawn_pool
 
-# epochs per left-out speaker for each audio recipe (audio_aug, tts, audio_norm, audio_patience), chosen by nested
+# epochs per left-out speaker for each audio recipe (audio_aug, tts, audio_norm, audio_patience, audio_outliers), chosen by nested
 # leave-one-speaker-out
 # (`--nested`): for each fold, with the next speaker in data.FSDD_SPEAKERS held out, never the left-out one. A recipe
 # not here has its epochs chosen again, nested.
 FOLD_EPOCHS = {
-    ("light", False, "cmn", 10): {"george": 36, "jackson": 13, "lucas": 24, "nicolas": 23, "theo": 30, "yweweler": 13},
-    ("voices", True, "cmn", 60): {"george": 32, "jackson": 43, "lucas": 49, "nicolas": 29, "theo": 44, "yweweler": 35},
+    ("light", False, "cmn", 10, 0.0): {"george": 36, "jackson": 13, "lucas": 24, "nicolas": 23, "theo": 30, "yweweler": 13},
+    ("voices", True, "cmn", 60, 0.0): {"george": 32, "jackson": 43, "lucas": 49, "nicolas": 29, "theo": 44, "yweweler": 35},
 }
 ADAPT_KS = (1, 2, 3, 5)  # examples per digit of the left-out speaker in the adaptation curve (0: plain LOSO)
 ADAPT_REPEATS = 5  # draws of the examples per speaker and k
@@ -54,9 +53,9 @@ ADAPT_VALIDATION_SPEAKERS = ("theo",)  # core.adapt chose its L2 on theo: shown,
 L2 = 1e-3  # a whisper of ridge on the weights: two numbers, 2,500 clips; keeps them finite if a feature is constant
 
 
-def recipe(cfg) -> tuple[str, bool, str, int]:
+def recipe(cfg) -> tuple[str, bool, str, int, float]:
     """The audio recipe's key in FOLD_EPOCHS: whether TTS clips are there to train on, not only asked for."""
-    return (cfg.audio_aug, tts_dir(cfg) is not None, cfg.audio_norm, cfg.audio_patience)
+    return (cfg.audio_aug, tts_dir(cfg) is not None, cfg.audio_norm, cfg.audio_patience, float(cfg.audio_outliers))
 
 
 def train_fold(cfg, k: int, epochs: int | None, every=None) -> tuple[np.ndarray, np.ndarray, dict]:
@@ -100,7 +99,7 @@ def out_of_fold_logits(
         tqdm.write(f"fit_sphinx: no fold epochs for the recipe {recipe(cfg)}: chosen again, nested (twice the trainings)")
     jobs = [(one, k, None if table is None else table[s]) for k, s in enumerate(data.FSDD_SPEAKERS)]
     if workers > 1:
-        with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+        with spawn_pool(workers) as pool:  # workers die with this process (a killed run leaves none behind)
             results = list(pool.map(_fold_in_worker, jobs))
     else:
         results = [train_fold(cfg, k, epochs, every) for _, k, epochs in jobs]

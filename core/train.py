@@ -48,12 +48,14 @@ from core.model import AUDIO_NORMS, MODALITIES, DigitNet, fusion_inputs, paramet
 from core.train_audio import (
     audio_dims,
     audio_epoch,
+    digits_only,
     held_out_speakers,
     leave_one_speaker_out,
     load_audio,
     new_audio_encoder,
     train_audio,
     tts_dir,
+    with_outliers,
     with_voice_bank,
 )
 from core.train_branch import train_branch
@@ -133,6 +135,7 @@ def train_fusion(model: DigitNet, images: dict, strokes: sets.StrokeSets, audio:
     """Frozen encoders; the fusion head on tuples re-drawn every epoch from `cfg.fusion_augmentations`
     augmented copies of the training sets (embedding them is the slow part; the head is small)."""
     gen = torch.Generator().manual_seed(cfg.seed + 7)
+    audio = digits_only(audio)
     val = fusion_validation_pools(model, images, strokes, audio)
     train = [fusion_training_pools(model, images, strokes, audio, rng, gen) for _ in range(cfg.fusion_augmentations)]
     return fit_fusion(model, train, val, cfg, rng)
@@ -218,8 +221,10 @@ def main(cfg: Config) -> dict:
     strokes = sets.stroke_sets(root, cfg.limit, cfg.verify, rng) if stages & {"image", "strokes", "fusion"} else None
     audio = None
     if stages & {"audio", "fusion"}:
-        audio = load_audio(root, cfg, rng)
-        audio = with_voice_bank(audio, cfg, rng, held_out_speakers(cfg, data.FSDD_VAL_SPEAKER))
+        audio, held = load_audio(root, cfg, rng), held_out_speakers(cfg, data.FSDD_VAL_SPEAKER)
+        if "audio" in stages:  # the non-digits only train the encoder; fusion reads digits (digits_only)
+            audio = with_outliers(audio, cfg, rng, held)
+        audio = with_voice_bank(audio, cfg, rng, held)
     if on_top:
         model, card = checkpoint.load(out)  # retrain some stages on top of existing weights
         if "audio" in stages:  # from scratch, as in a full run: the epochs were chosen for a new encoder
@@ -298,6 +303,10 @@ def main(cfg: Config) -> dict:
         if tts_dir(cfg) is not None:
             tts_split = (f"text-to-speech digits (core/tts.py) train only; epochs chosen with speakers "
                          f"{list(cfg.tts_val_speakers)} held out, then refit on all")  # fmt: skip
+    files = data.training_files(cfg.data_dir, tts_dir(cfg) if stages & {"audio", "fusion"} else None)
+    tts_key = f"{data.TTS_FOLDER}/manifest.json"
+    if not stages & {"audio", "fusion"} and tts_key in card.get("training_files_sha256", {}):
+        files[tts_key] = card["training_files_sha256"][tts_key]  # what the kept encoder and fusion head learned from
     card = {
         "name": "digits multimodal recognizer",
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
@@ -320,7 +329,7 @@ def main(cfg: Config) -> dict:
         "metrics": metrics,
         "history": history,
         "stage_seconds": seconds,
-        "training_files_sha256": data.training_files(cfg.data_dir, tts_dir(cfg) if stages & {"audio", "fusion"} else None),
+        "training_files_sha256": files,
         "train_seconds": round(time.time() - t_start, 1),
     }
     card = checkpoint.save(model, out, card)
@@ -360,6 +369,9 @@ def get_args_parser() -> argparse.ArgumentParser:
                    help="TTS speakers held out to choose the audio epochs, comma-separated")  # fmt: skip
     a.add_argument("--audio-aug", choices=("voices", "light"), default=d.audio_aug,
                    help="voices: core/augment_audio.py's recipe, made once per training; light: the original one")  # fmt: skip
+    a.add_argument("--audio-outliers", type=float, default=d.audio_outliers,
+                   help="outlier exposure: weight of generated non-digits (noise, music, non-digit words) trained "
+                   "towards the uniform answer; 0 = off")  # fmt: skip
     a.add_argument("--audio-norm", choices=AUDIO_NORMS, default=d.audio_norm, help="audio encoder's feature normalization")
     a.add_argument("--audio-channels", type=comma_list(int), default=d.audio_channels,
                    help="the audio CNN's three widths, comma-separated, e.g. 32,64,128")  # fmt: skip

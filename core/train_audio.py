@@ -17,14 +17,19 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from core import augment_audio, data, sets
+from core import audio as A
+from core import augment_audio, data, negatives, sets
 from core.config import Config
-from core.errors import DataError
+from core.errors import DataError, InputError
 from core.model import DigitNet, ModelDimensions
 from core.train_branch import train_branch
 from core.tuples import accuracy, branch_logits
 
 BANK_PARALLEL = 4000  # augmented clip copies from which the voices bank is made by cfg.threads processes
+OUTLIER_SHARE = 0.25  # outlier exposure: generated non-digits per training clip
+WORD_SHARE = 0.5  # of which spoken non-digit words, where the TTS folder has them (the hardest kind; the rest share the half)
+OUTLIER_LABEL = -1  # the label of a non-digit in an AudioSet: trained towards the uniform answer (core.train_branch)
+OUTLIER_PREFIX = "outlier:"  # its "speaker": the kind of non-digit it is
 
 
 def audio_epoch(audio: sets.AudioSet, rng: np.random.Generator, spec_masks: int = augment_audio.SPEC_MASKS) -> tuple:
@@ -45,11 +50,56 @@ def with_voice_bank(audio: sets.AudioSet, cfg: Config, rng: np.random.Generator,
     if cfg.audio_aug == "light" or audio.bank is not None:
         return audio
     t0 = time.time()
-    pool = [w for w, s in zip(audio.waves, audio.speakers) if s not in held_out]
+    pool = [w for w, s, y in zip(audio.waves, audio.speakers, audio.y.tolist()) if s not in held_out and y >= 0]
     workers = cfg.threads if len(audio.waves) * cfg.audio_copies >= BANK_PARALLEL else 1  # starting processes costs seconds
     bank = augment_audio.voice_bank(audio.waves, cfg.audio_copies, int(rng.integers(2**31)), pool, workers)
     tqdm.write(f"audio: voices bank of {len(audio.waves)} clips x {cfg.audio_copies} copies in {time.time() - t0:.1f} s")
     return replace(audio, bank=torch.from_numpy(bank))
+
+
+def training_words(cfg: Config, held_out: tuple[str, ...]) -> list[np.ndarray]:
+    """The TTS voices' spoken non-digit words (trimmed), except those of speakers in `held_out` ("tts:" + name)."""
+    folder = tts_dir(cfg)
+    out = []
+    for path, _, speaker in data.list_tts_words(folder) if folder else []:
+        if sets.TTS_PREFIX + speaker in held_out:
+            continue
+        try:
+            out.append(A.trim(A.load_audio(path)))
+        except InputError:  # too short to be taken for speech: refused before the model anyway
+            pass
+    return out
+
+
+def with_outliers(audio: sets.AudioSet, cfg: Config, rng: np.random.Generator, held_out: tuple[str, ...]) -> sets.AudioSet:
+    """`audio` plus generated non-digits labelled OUTLIER_LABEL (outlier exposure, when cfg.audio_outliers > 0):
+    noise, hum, music, reversed and babbled digits of the speakers not in `held_out`, and the non-digit words
+    of the TTS voices not held out (the same voices say digits too, so a voice is never the cue). The digit
+    embedding then learns that speech is not always a digit, which the calibration's check reads."""
+    if not cfg.audio_outliers:
+        return audio
+    speech = [w for w, s in zip(audio.waves, audio.speakers) if s not in held_out]
+    words = training_words(cfg, held_out)
+    n = int(round(OUTLIER_SHARE * len(audio.y)))
+    n_words = int(round(WORD_SHARE * n)) if words else 0
+    kinds = [negatives.WORD_KIND] * n_words + [negatives.AUDIO_KINDS[i % len(negatives.AUDIO_KINDS)] for i in range(n - n_words)]
+    waves, names = [], []
+    for k in tqdm(kinds, desc="audio outliers", leave=False, mininterval=1.0):
+        try:
+            waves.append(A.trim(negatives.negative_audio(k, rng, speech, words)))
+            names.append(OUTLIER_PREFIX + k)
+        except InputError:  # silence after trimming: refused before the model, nothing to learn
+            pass
+    x = torch.from_numpy(np.stack([A.log_mel(w) for w in waves]))
+    y = torch.full((len(waves),), OUTLIER_LABEL, dtype=audio.y.dtype)
+    tqdm.write(f"audio: {len(waves)} generated non-digits for outlier exposure ({len(words)} TTS words to draw from)")
+    return sets.join(audio, sets.AudioSet(x, y, waves, np.array(names)))
+
+
+def digits_only(audio: sets.AudioSet) -> sets.AudioSet:
+    """`audio` without its outlier-exposure non-digits (what fusion and scoring read)."""
+    keep = np.flatnonzero(audio.y.numpy() >= 0)
+    return audio if len(keep) == len(audio.y) else audio.take(keep)
 
 
 def audio_dims(cfg: Config, dims: ModelDimensions | None = None) -> ModelDimensions:
@@ -133,7 +183,8 @@ def speaker_fold(cfg: Config, everything: sets.AudioSet, k: int) -> tuple:
     model = DigitNet(audio_dims(cfg))
     rng = np.random.default_rng(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
-    five = with_voice_bank(five, cfg, rng, held_out_speakers(cfg, val_speaker))  # per fold: no test voice in the babble
+    held = held_out_speakers(cfg, val_speaker)
+    five = with_voice_bank(with_outliers(five, cfg, rng, held), cfg, rng, held)  # per fold: no test voice in the babble
     return val_speaker, model, five, test, rng, gen
 
 

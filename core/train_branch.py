@@ -41,6 +41,20 @@ class Branch(nn.Module):
         return self.head(self.encoder(x))
 
 
+def branch_loss(logits: torch.Tensor, y: torch.Tensor, smoothing: float, outlier_weight: float = 0.0) -> torch.Tensor:
+    """Cross-entropy with label smoothing; rows labelled < 0 are non-digits (outlier exposure, Hendrycks et al.
+    2019): their loss is the cross-entropy to the uniform answer, times `outlier_weight`, so the encoder learns
+    to be unsure of them. Without such rows it is exactly the plain loss."""
+    neg = y < 0
+    if not bool(neg.any()):
+        return F.cross_entropy(logits, y, label_smoothing=smoothing)
+    per = torch.zeros(len(y), device=logits.device)
+    if not bool(neg.all()):
+        per[~neg] = F.cross_entropy(logits[~neg], y[~neg], label_smoothing=smoothing, reduction="none")
+    per[neg] = -outlier_weight * F.log_softmax(logits[neg], 1).mean(1)
+    return per.mean()
+
+
 def val_accuracy(model: DigitNet, modality: str, val: tuple[torch.Tensor, torch.Tensor], device: torch.device) -> float:
     """Accuracy on `val`: each rank scores its shard, the hits are gathered, every rank gets the same number."""
     x, y = val
@@ -74,6 +88,7 @@ def train_branch(
         # of the rank's own, seeded from a copy of `gen` so that the permutations stay those of one process
         peek = torch.Generator().set_state(gen.get_state())
         aug = torch.Generator().manual_seed(distributed.rank_seed(int(torch.randint(2**31, (1,), generator=peek))))
+    outlier_weight = cfg.audio_outliers if modality == "audio" else 0.0
     params = list(getattr(model, modality).parameters()) + list(model.heads[modality].parameters())
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=cfg.weight_decay)
     x, y = make_epoch(0)
@@ -93,7 +108,7 @@ def train_branch(
             xb, yb = x[idx], y[idx]
             if modality == "image":
                 xb = augment.augment_images(xb.float() / 255.0, aug)
-            loss = F.cross_entropy(net(xb.to(device)), yb.to(device), label_smoothing=cfg.label_smoothing)
+            loss = branch_loss(net(xb.to(device)), yb.to(device), cfg.label_smoothing, outlier_weight)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

@@ -321,6 +321,7 @@ def test_tiny_audio_training_with_tts_and_the_voices_recipe(fixture_data, tmp_pa
         audio_norm="cmvn",
         tts_dir=str(tts_dir),
         audio_channels=(8, 16, 32),
+        audio_outliers=0.5,
         test_metrics=False,
         out=str(tmp_path / "ck"),
         stages=("audio",),
@@ -330,7 +331,14 @@ def test_tiny_audio_training_with_tts_and_the_voices_recipe(fixture_data, tmp_pa
     assert h["held_out_speakers"] == ["theo", "tts:awb", "tts:ked"]
     assert set(h["val_acc_by_speaker"]) == {"theo", "tts:awb", "tts:ked"}
     assert h["clips"]["tts"] > 0 and len(h["refit"]) == h["best_epoch"]
+    assert card["config"]["audio_outliers"] == 0.5
     assert "tts_digits/manifest.json" in card["training_files_sha256"]
+    # a later run that keeps this encoder (here: only the stroke branch) keeps what it learned from in the card
+    keep = {**cfg.__dict__, "stages": ("strokes",), "stroke_epochs": 1, "tts": False, "tts_dir": None}
+    later = train.main(train.Config(**keep))
+    assert later["config"]["tts"] and later["config"]["audio_outliers"] == 0.5
+    assert later["splits"]["tts"] == card["splits"]["tts"] != "not used"
+    assert later["training_files_sha256"]["tts_digits/manifest.json"] == card["training_files_sha256"]["tts_digits/manifest.json"]
     model, _ = checkpoint.load(tmp_path / "ck")
     assert model.dims.audio_norm == "cmvn" and model.dims.audio_channels == (8, 16, 32)
     with pytest.raises(DataError, match="tts-dir"):
@@ -382,3 +390,53 @@ def test_recipe_comparison_never_trains_on_the_voices_it_scores(fixture_data, tm
         assert set(held) <= set(r) and all(0.0 <= r[s] <= 1.0 for s in held)
     with pytest.raises(SystemExit):
         C.main(["--tts-dir", str(folder), "--held-out", "theo,jackson"])  # a selection speaker cannot be scored
+
+
+# ---------------------------------------------------------------- outlier exposure
+
+
+def test_outlier_rows_are_trained_towards_the_uniform_answer():
+    from core.train_branch import branch_loss
+
+    logits = torch.randn(6, 10, requires_grad=True)
+    y = torch.tensor([3, 1, -1, 7, -1, 0])
+    digits = y >= 0
+    plain = torch.nn.functional.cross_entropy(logits, y.clamp(min=0), label_smoothing=0.1)
+    assert torch.equal(branch_loss(logits, y.clamp(min=0), 0.1, 0.5), plain)  # no non-digit: exactly the old loss
+    got = branch_loss(logits, y, 0.1, 0.5)
+    ce = torch.nn.functional.cross_entropy(logits[digits], y[digits], label_smoothing=0.1, reduction="sum")
+    uniform = -torch.log_softmax(logits[~digits], 1).mean(1).sum()
+    assert torch.allclose(got, (ce + 0.5 * uniform) / 6)
+    # its gradient flattens a non-digit's answer: uniform logits are where the outlier term is least
+    flat = torch.zeros(2, 10, requires_grad=True)
+    branch_loss(flat, torch.tensor([-1, -1]), 0.0, 1.0).backward()
+    assert flat.grad.abs().max() < 1e-7
+    assert branch_loss(torch.zeros(1, 10), torch.tensor([-1]), 0.0, 1.0) < branch_loss(
+        torch.eye(10)[:1] * 5, torch.tensor([-1]), 0.0, 1.0
+    )
+
+
+def test_outliers_come_from_training_voices_only(waves, monkeypatch):
+    x, y = sets.pair(np.stack([A.log_mel(w) for w in waves]), [c.digit for c in samples.fsdd()])
+    speakers = np.array([c.speaker for c in samples.fsdd()])
+    audio = sets.AudioSet(x, y, waves, speakers)
+    off = TA.with_outliers(audio, Config(), np.random.default_rng(0), ("theo",))
+    assert off is audio  # the default recipe: nothing added
+    held = ("theo",)
+    out = TA.with_outliers(audio, Config(audio_outliers=0.5, tts=False), np.random.default_rng(0), held)
+    n = len(y)
+    added = out.y[n:]
+    assert len(added) == round(TA.OUTLIER_SHARE * n) and (added == TA.OUTLIER_LABEL).all()
+    kinds = {s.removeprefix(TA.OUTLIER_PREFIX) for s in out.speakers[n:]}
+    assert kinds <= set(negatives.AUDIO_KINDS) and len(kinds) == min(len(added), 6)  # no TTS folder: no words
+    pools = []
+    real = negatives.negative_audio
+    spy = lambda k, rng, speech, words: pools.append(speech) or real(k, rng, speech, words)  # noqa: E731
+    monkeypatch.setattr(negatives, "negative_audio", spy)
+    TA.with_outliers(audio, Config(audio_outliers=0.5, tts=False), np.random.default_rng(0), held)
+    theo = {w.tobytes() for w, s in zip(waves, speakers) if s in held}
+    assert theo and pools and all(len(p) == n - len(theo) for p in pools)
+    assert not any(w.tobytes() in theo for p in pools for w in p)  # a held-out voice is never made a non-digit
+    assert TA.digits_only(out).y.tolist() == y.tolist()
+    rest, val = sets.held_out_speaker(out, held)
+    assert (val.y >= 0).all() and (rest.y < 0).sum() == len(added)  # validation reads digits only

@@ -1,6 +1,7 @@
 """Choices the calibration stage makes on validation data (core/calibrate.py), on small known cases."""
 
 import numpy as np
+import pytest
 import torch
 
 from core.calibrate import choose_anchor, choose_threshold
@@ -45,3 +46,20 @@ def test_threshold_keeps_digits_sure_and_rejects_non_digits():
     assert unsure <= 0.01
     p, z = non["image"]
     assert float((p * torch.sigmoid(z + shifts["image"]) < tau).float().mean()) >= 0.95
+
+
+def test_threshold_keeps_the_most_digits_when_no_threshold_keeps_enough():
+    # audio's top probability is below every candidate threshold for 5% of its digits (a branch trained with
+    # outlier exposure, on an unheard voice): no threshold meets the 1% bound, so the one losing fewest digits
+    # wins, not the one rejecting the most non-digits (0.9, which rejects everything but loses digits too)
+    gen = torch.Generator().manual_seed(0)
+    p_audio = torch.rand(400, generator=gen) * 0.5 + 0.5  # 0.5-1.0: 20% under 0.6, ... 80% under 0.9
+    p_audio[:20] = 0.2
+    digits = {"image": (torch.full((400,), 0.95), torch.full((400,), 8.0)), "audio": (p_audio, torch.full((400,), 8.0))}
+    non = {"image": (torch.full((400,), 0.6), torch.full((400,), -8.0)), "audio": (torch.full((400,), 0.5), torch.zeros(400))}
+    tau, shifts = choose_threshold(digits, non)
+    assert tau == 0.3
+    p, z = digits["audio"]
+    assert float((p * torch.sigmoid(z + shifts["audio"]) < tau).float().mean()) == pytest.approx(0.05)
+    p, z = digits["image"]
+    assert float((p * torch.sigmoid(z + shifts["image"]) < tau).float().mean()) <= 0.01

@@ -216,7 +216,7 @@ def test_fold_epochs_come_from_the_recipes_table_or_are_chosen_again(monkeypatch
     monkeypatch.setattr(F, "train_fold", fold)
     light = train.Config(tts=False, audio_aug="light", audio_patience=10)
     F.out_of_fold_logits(light)
-    assert asked == F.FOLD_EPOCHS[("light", False, "cmn", 10)]
+    assert asked == F.FOLD_EPOCHS[("light", False, "cmn", 10, 0.0)]
     F.out_of_fold_logits(replace(light, audio_patience=60))  # the epochs were chosen with early stopping after 10
     assert set(asked.values()) == {None}
     F.out_of_fold_logits(light, nested=True)

@@ -30,6 +30,7 @@ import argparse
 import copy
 import datetime
 import json
+import math
 import subprocess
 import time
 from dataclasses import asdict, replace
@@ -48,7 +49,6 @@ from core.model import AUDIO_NORMS, MODALITIES, DigitNet, fusion_inputs, paramet
 from core.train_audio import (
     audio_dims,
     audio_epoch,
-    digits_only,
     held_out_speakers,
     leave_one_speaker_out,
     load_audio,
@@ -57,6 +57,7 @@ from core.train_audio import (
     tts_dir,
     with_outliers,
     with_voice_bank,
+    without_outliers,
 )
 from core.train_branch import train_branch
 from core.tuples import (
@@ -135,7 +136,7 @@ def train_fusion(model: DigitNet, images: dict, strokes: sets.StrokeSets, audio:
     """Frozen encoders; the fusion head on tuples re-drawn every epoch from `cfg.fusion_augmentations`
     augmented copies of the training sets (embedding them is the slow part; the head is small)."""
     gen = torch.Generator().manual_seed(cfg.seed + 7)
-    audio = digits_only(audio)
+    audio = without_outliers(audio)
     val = fusion_validation_pools(model, images, strokes, audio)
     train = [fusion_training_pools(model, images, strokes, audio, rng, gen) for _ in range(cfg.fusion_augmentations)]
     return fit_fusion(model, train, val, cfg, rng)
@@ -222,7 +223,7 @@ def main(cfg: Config) -> dict:
     audio = None
     if stages & {"audio", "fusion"}:
         audio, held = load_audio(root, cfg, rng), held_out_speakers(cfg, data.FSDD_VAL_SPEAKER)
-        if "audio" in stages:  # the non-digits only train the encoder; fusion reads digits (digits_only)
+        if "audio" in stages:  # the non-digits only train the encoder; fusion reads digits (without_outliers)
             audio = with_outliers(audio, cfg, rng, held)
         audio = with_voice_bank(audio, cfg, rng, held)
     if on_top:
@@ -303,9 +304,10 @@ def main(cfg: Config) -> dict:
         if tts_dir(cfg) is not None:
             tts_split = (f"text-to-speech digits (core/tts.py) train only; epochs chosen with speakers "
                          f"{list(cfg.tts_val_speakers)} held out, then refit on all")  # fmt: skip
-    files = data.training_files(cfg.data_dir, tts_dir(cfg) if stages & {"audio", "fusion"} else None)
+    reads_tts = stages & {"audio", "fusion", "calibrate"}  # the stages that read the TTS folder (its words: calibrate)
+    files = data.training_files(cfg.data_dir, tts_dir(cfg) if reads_tts else None)
     tts_key = f"{data.TTS_FOLDER}/manifest.json"
-    if not stages & {"audio", "fusion"} and tts_key in card.get("training_files_sha256", {}):
+    if not reads_tts and tts_key in card.get("training_files_sha256", {}):
         files[tts_key] = card["training_files_sha256"][tts_key]  # what the kept encoder and fusion head learned from
     card = {
         "name": "digits multimodal recognizer",
@@ -400,6 +402,8 @@ def cli() -> None:
         raise SystemExit(f"unknown stage(s) {sorted(bad)}; expected a subset of {', '.join(STAGES)}")
     if kw["device"] == "cuda" and not torch.cuda.is_available():
         raise SystemExit("--device cuda, but torch sees no CUDA device here; use --device cpu (the default)")
+    if not (math.isfinite(kw["audio_outliers"]) and kw["audio_outliers"] >= 0):
+        raise SystemExit(f"--audio-outliers {kw['audio_outliers']}: expected a weight of 0 (off) or more")
     if len(kw["audio_channels"]) != 3 or min(kw["audio_channels"]) < 1:
         raise SystemExit(f"--audio-channels {kw['audio_channels']}: expected three positive widths, e.g. 16,32,64")
     try:

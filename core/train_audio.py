@@ -90,13 +90,15 @@ def with_outliers(audio: sets.AudioSet, cfg: Config, rng: np.random.Generator, h
             names.append(OUTLIER_PREFIX + k)
         except InputError:  # silence after trimming: refused before the model, nothing to learn
             pass
+    if not waves:
+        return audio
     x = torch.from_numpy(np.stack([A.log_mel(w) for w in waves]))
     y = torch.full((len(waves),), OUTLIER_LABEL, dtype=audio.y.dtype)
     tqdm.write(f"audio: {len(waves)} generated non-digits for outlier exposure ({len(words)} TTS words to draw from)")
     return sets.join(audio, sets.AudioSet(x, y, waves, np.array(names)))
 
 
-def digits_only(audio: sets.AudioSet) -> sets.AudioSet:
+def without_outliers(audio: sets.AudioSet) -> sets.AudioSet:
     """`audio` without its outlier-exposure non-digits (what fusion and scoring read)."""
     keep = np.flatnonzero(audio.y.numpy() >= 0)
     return audio if len(keep) == len(audio.y) else audio.take(keep)
@@ -163,7 +165,11 @@ def train_audio(model: DigitNet, audio: sets.AudioSet, cfg: Config, rng, gen, va
         "held_out_speaker": val_speaker,
         "held_out_speakers": list(held),
         "val_acc_by_speaker": by_speaker,
-        "clips": {"train": len(audio.y), "tts": int(np.char.startswith(audio.speakers.astype(str), sets.TTS_PREFIX).sum())},
+        "clips": {
+            "train": int((audio.y >= 0).sum()),
+            "tts": int(np.char.startswith(audio.speakers.astype(str), sets.TTS_PREFIX).sum()),
+            "outliers": int((audio.y < 0).sum()),
+        },
     }
 
 
@@ -175,7 +181,8 @@ def all_speakers(cfg: Config) -> sets.AudioSet:
 
 def speaker_fold(cfg: Config, everything: sets.AudioSet, k: int) -> tuple:
     """Fold k of leave-one-speaker-out, seeded as every fold is -> (the speaker that chooses its epochs, a new
-    model, the other five speakers' clips (with their voices bank), the left-out speaker's clips, rng, gen)."""
+    model, the other five speakers' clips (with their outlier-exposure non-digits, if cfg asks, and their voices
+    bank), the left-out speaker's clips, rng, gen)."""
     s = data.FSDD_SPEAKERS[k]
     val_speaker = data.FSDD_SPEAKERS[(k + 1) % len(data.FSDD_SPEAKERS)]
     five, test = sets.held_out_speaker(everything, s)

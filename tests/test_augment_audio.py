@@ -244,8 +244,9 @@ def test_a_run_that_keeps_the_audio_encoder_keeps_its_recipe():
 # ---------------------------------------------------------------- text-to-speech digits
 
 
-def write_tts_folder(folder, voices: dict[str, str], rng) -> None:
-    """A spoken-digits folder in make_tts_digits' layout, with fixture tones for words."""
+def write_tts_folder(folder, voices: dict[str, str], rng, words: int = 0) -> None:
+    """A spoken-digits folder in make_tts_digits' layout, with fixture tones for words; with `words`, that many
+    non-digit "words" per voice too (tones of other pitches, in OUT/words with their manifest)."""
     folder.mkdir(parents=True, exist_ok=True)
     clips = []
     for k, (voice, speaker) in enumerate(voices.items()):
@@ -255,6 +256,15 @@ def write_tts_folder(folder, voices: dict[str, str], rng) -> None:
             clips.append({"file": name, "digit": d, "voice": voice, "speaker": speaker,
                           "sha256": data.file_digest(folder / name)})  # fmt: skip
     (folder / "manifest.json").write_text(json.dumps({"clips": clips}))
+    if words:
+        (folder / "words").mkdir(exist_ok=True)
+        entries = []
+        for k, (voice, speaker) in enumerate(voices.items()):
+            for w in range(words):
+                name = f"{w}_{voice}_r100p100.wav"
+                write_tone(folder / "words" / name, 10 + w, 30 + k, rng)
+                entries.append({"file": name, "word": f"word{w}", "voice": voice, "speaker": speaker})
+        (folder / "words" / "manifest.json").write_text(json.dumps({"clips": entries}))
 
 
 def test_list_tts_reads_the_manifest_and_refuses_a_broken_one(tmp_path):
@@ -307,9 +317,10 @@ def test_tts_set_marks_its_speakers_and_holds_whole_speakers_out(tmp_path):
 
 
 @pytest.mark.slow
-def test_tiny_audio_training_with_tts_and_the_voices_recipe(fixture_data, tmp_path):
+@pytest.mark.parametrize("outliers", [0.0, 0.5])
+def test_tiny_audio_training_with_tts_and_the_voices_recipe(fixture_data, tmp_path, outliers):
     tts_dir = tmp_path / "tts"
-    write_tts_folder(tts_dir, {"flite-kal": "kal", "flite-awb": "awb", "fest-ked": "ked"}, np.random.default_rng(2))
+    write_tts_folder(tts_dir, {"flite-kal": "kal", "flite-awb": "awb", "fest-ked": "ked"}, np.random.default_rng(2), words=2)
     cfg = train.Config(
         data_dir=str(fixture_data),
         verify=False,
@@ -321,7 +332,7 @@ def test_tiny_audio_training_with_tts_and_the_voices_recipe(fixture_data, tmp_pa
         audio_norm="cmvn",
         tts_dir=str(tts_dir),
         audio_channels=(8, 16, 32),
-        audio_outliers=0.5,
+        audio_outliers=outliers,
         test_metrics=False,
         out=str(tmp_path / "ck"),
         stages=("audio",),
@@ -331,12 +342,14 @@ def test_tiny_audio_training_with_tts_and_the_voices_recipe(fixture_data, tmp_pa
     assert h["held_out_speakers"] == ["theo", "tts:awb", "tts:ked"]
     assert set(h["val_acc_by_speaker"]) == {"theo", "tts:awb", "tts:ked"}
     assert h["clips"]["tts"] > 0 and len(h["refit"]) == h["best_epoch"]
-    assert card["config"]["audio_outliers"] == 0.5
+    assert card["config"]["audio_outliers"] == outliers
+    # with outlier exposure: a quarter as many generated non-digits, half of them kal's words (awb, ked held out)
+    assert h["clips"]["outliers"] == (round(TA.OUTLIER_SHARE * h["clips"]["train"]) if outliers else 0)
     assert "tts_digits/manifest.json" in card["training_files_sha256"]
     # a later run that keeps this encoder (here: only the stroke branch) keeps what it learned from in the card
     keep = {**cfg.__dict__, "stages": ("strokes",), "stroke_epochs": 1, "tts": False, "tts_dir": None}
     later = train.main(train.Config(**keep))
-    assert later["config"]["tts"] and later["config"]["audio_outliers"] == 0.5
+    assert later["config"]["tts"] and later["config"]["audio_outliers"] == outliers
     assert later["splits"]["tts"] == card["splits"]["tts"] != "not used"
     assert later["training_files_sha256"]["tts_digits/manifest.json"] == card["training_files_sha256"]["tts_digits/manifest.json"]
     model, _ = checkpoint.load(tmp_path / "ck")
@@ -437,6 +450,30 @@ def test_outliers_come_from_training_voices_only(waves, monkeypatch):
     theo = {w.tobytes() for w, s in zip(waves, speakers) if s in held}
     assert theo and pools and all(len(p) == n - len(theo) for p in pools)
     assert not any(w.tobytes() in theo for p in pools for w in p)  # a held-out voice is never made a non-digit
-    assert TA.digits_only(out).y.tolist() == y.tolist()
+    assert TA.without_outliers(out).y.tolist() == y.tolist()
     rest, val = sets.held_out_speaker(out, held)
     assert (val.y >= 0).all() and (rest.y < 0).sum() == len(added)  # validation reads digits only
+
+
+def test_outlier_words_come_from_the_tts_voices_not_held_out(waves, tmp_path):
+    folder = tmp_path / "tts"
+    write_tts_folder(folder, {"flite-kal": "kal", "flite-awb": "awb", "fest-ked": "ked"}, np.random.default_rng(4), words=3)
+    cfg = Config(audio_outliers=0.5, tts=True, tts_dir=str(folder))
+    held = ("theo", "tts:awb", "tts:ked")
+    words = TA.training_words(cfg, held)
+    kal = [A.trim(A.load_audio(folder / "words" / f"{w}_flite-kal_r100p100.wav")) for w in range(3)]
+    assert len(words) == 3 and all(np.array_equal(a, b) for a, b in zip(words, kal))  # kal's only: awb, ked held out
+    x, y = sets.pair(np.stack([A.log_mel(w) for w in waves]), [c.digit for c in samples.fsdd()])
+    audio = sets.AudioSet(x, y, waves, np.array([c.speaker for c in samples.fsdd()]))
+    out = TA.with_outliers(audio, cfg, np.random.default_rng(0), held)
+    kinds = [s.removeprefix(TA.OUTLIER_PREFIX) for s in out.speakers[len(y) :]]
+    n = round(TA.OUTLIER_SHARE * len(y))
+    assert len(kinds) == n and kinds.count(negatives.WORD_KIND) == round(TA.WORD_SHARE * n)
+
+
+@pytest.mark.parametrize("weight", ["-1", "nan", "inf"])
+def test_a_negative_or_unbounded_outlier_weight_is_refused_before_any_work(weight, monkeypatch):
+    monkeypatch.setattr(train, "main", lambda cfg: pytest.fail("training started"))
+    monkeypatch.setattr("sys.argv", ["core.train", "--audio-outliers", weight])
+    with pytest.raises(SystemExit, match="--audio-outliers"):
+        train.cli()

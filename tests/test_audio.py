@@ -121,3 +121,11 @@ def test_bad_audio_files(tmp_path):
     write_wav(long, np.zeros(8000 * 600, np.float32), 8000)  # a 10-minute recording
     with pytest.raises(InputError, match="at most 30 s"):
         A.audio_features(long)
+
+
+def test_the_benchmarks_new_words_are_words_no_training_voice_says():
+    from core import tts
+    from scripts import benchmark_audio as B
+
+    assert not set(B.NEW_WORDS) & (set(tts.NON_DIGITS) | set(tts.WORDS) | {"oh"})
+    assert set(B.NON_DIGIT_WORDS) <= set(tts.NON_DIGITS)  # the first row's words: known words, new voices

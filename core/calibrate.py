@@ -37,7 +37,7 @@ from core import strokes as S
 from core.errors import InputError
 from core.evaluate import ece
 from core.model import MODALITIES, Calibration, DigitNet, ModelDimensions, anchored, fusion_inputs
-from core.train_audio import audio_epoch, held_out_speakers, load_audio, with_outliers, with_voice_bank
+from core.train_audio import audio_epoch, held_out_speakers, load_audio, load_words, with_outliers, with_voice_bank
 from core.train_branch import train_branch
 from core.tuples import embed_items
 
@@ -145,18 +145,7 @@ def tts_clips(cfg) -> tuple[list, list[np.ndarray], list[np.ndarray]]:
     digits = [c for c in data.list_tts(folder=folder) if c.speaker not in held]
     if cfg.limit:
         digits = digits[: cfg.limit // 4]
-    words = data.list_tts_words(folder)
-
-    def load(keep) -> list[np.ndarray]:
-        out = []
-        for path, _, _speaker in filter(lambda w: keep(w[2]), words):
-            try:
-                out.append(A.trim(A.load_audio(path)))
-            except InputError:  # a word too short to be taken for speech is refused before the model anyway
-                pass
-        return out
-
-    return digits, load(lambda s: s not in held), load(lambda s: s in held)
+    return digits, load_words(folder, lambda s: s not in held), load_words(folder, lambda s: s in held)
 
 
 def negative_inputs(
@@ -297,21 +286,19 @@ def fit(model: DigitNet, cfg) -> dict:
             e, lg = embed_items(model, m, neg_val[m][0])
             neg_parts[m] = (torch.softmax(lg / cal.log_temp[i].exp(), 1).max(1).values, cal.ood[i](cal.ood_features(e, lg))[:, 0])
     tau, shifts = choose_threshold(conf_parts, neg_parts)
-    lost = {m: float((p * torch.sigmoid(z + shifts[m]) < tau).float().mean()) for m, (p, z) in conf_parts.items()}
-    if max(lost.values()) > THRESHOLD_QUANTILE:
-        tqdm.write(f"calibration: warning: no threshold keeps {1 - THRESHOLD_QUANTILE:.0%} of every branch's validation "
-                   f"digits sure; {tau} loses the fewest: {lost}")  # fmt: skip
     for i, m in enumerate(MODALITIES):
         with torch.no_grad():
             cal.ood[i][-1].bias += shifts[m]
     cal.threshold.fill_(tau)
     report["threshold"] = tau
     report["ood_bias_shift"] = {m: round(float(v), 3) for m, v in shifts.items()}
-    unsure = {m: (p * torch.sigmoid(z + shifts[m]) < tau) for m, (p, z) in conf_parts.items()}
-    report["not_sure_val_digits"] = {m: round(float(u.float().mean()), 5) for m, u in unsure.items()}
+    lost = report["not_sure_val_digits"] = {m: round(share_not_sure(p, z, shifts[m], tau), 5) for m, (p, z) in conf_parts.items()}
+    if max(lost.values()) > THRESHOLD_QUANTILE:
+        tqdm.write(f"calibration: warning: no threshold keeps {1 - THRESHOLD_QUANTILE:.0%} of every branch's validation "
+                   f"digits sure; {tau} loses the fewest: {lost}")  # fmt: skip
     report["not_sure_val_non_digits"] = {}
     for m, (p, z) in neg_parts.items():
-        flags, kinds = (p * torch.sigmoid(z + shifts[m]) < tau).numpy(), np.array(neg_val[m][1])
+        flags, kinds = not_sure(p, z, shifts[m], tau).numpy(), np.array(neg_val[m][1])
         report["not_sure_val_non_digits"][m] = {k: round(float(flags[kinds == k].mean()), 5) for k in sorted(set(kinds))}
     tqdm.write("calibration " + str(report))
     return report
@@ -350,18 +337,27 @@ def choose_threshold(digits: dict, non_digits: dict) -> tuple[float, dict[str, f
         shifts = {m: bias_for(tau, *digits[m]) for m in digits}
         met = all(b is not None for b in shifts.values())
         shifts = {m: BIAS_RANGE[1] if b is None else b for m, b in shifts.items()}
-        lost = max(float((p * torch.sigmoid(z + shifts[m]) < tau).float().mean()) for m, (p, z) in digits.items())
-        rejected = [float((p * torch.sigmoid(z + shifts[m]) < tau).float().mean()) for m, (p, z) in non_digits.items()]
+        lost = max(share_not_sure(p, z, shifts[m], tau) for m, (p, z) in digits.items())
+        rejected = [share_not_sure(p, z, shifts[m], tau) for m, (p, z) in non_digits.items()]
         score = (met, -max(0.0, lost - THRESHOLD_QUANTILE), float(np.mean(rejected)))
         if best is None or score > best[0]:
             best = (score, tau, shifts)
     return best[1], best[2]
 
 
+def not_sure(p_label: torch.Tensor, ood_logit: torch.Tensor, shift: float, tau: float) -> torch.Tensor:
+    """Which items are "not sure": confidence p_label * sigmoid(check logit + shift) below the threshold `tau`."""
+    return p_label * torch.sigmoid(ood_logit + shift) < tau
+
+
+def share_not_sure(p_label: torch.Tensor, ood_logit: torch.Tensor, shift: float, tau: float) -> float:
+    return float(not_sure(p_label, ood_logit, shift, tau).float().mean())
+
+
 def bias_for(tau: float, p_label: torch.Tensor, ood_logit: torch.Tensor) -> float | None:
     """The smallest shift b of the check's logit leaving at most THRESHOLD_QUANTILE of these validation
     digits below `tau` (confidence = p_label * sigmoid(logit + b)); None when no shift can (p_label alone is too low)."""
-    unsure = lambda b: float((p_label * torch.sigmoid(ood_logit + b) < tau).float().mean())  # noqa: E731
+    unsure = lambda b: share_not_sure(p_label, ood_logit, b, tau)  # noqa: E731
     lo, hi = BIAS_RANGE
     if unsure(hi) > THRESHOLD_QUANTILE:
         return None

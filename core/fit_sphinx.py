@@ -39,10 +39,9 @@ from core.train_branch import train_branch
 from core.tuples import embed_items
 from core.workers import spawn_pool
 
-# epochs per left-out speaker for each audio recipe (audio_aug, tts, audio_norm, audio_patience, audio_outliers), chosen by nested
-# leave-one-speaker-out
-# (`--nested`): for each fold, with the next speaker in data.FSDD_SPEAKERS held out, never the left-out one. A recipe
-# not here has its epochs chosen again, nested.
+# epochs per left-out speaker for each audio recipe (audio_aug, tts, audio_norm, audio_patience, audio_outliers),
+# chosen by nested leave-one-speaker-out (`--nested`): for each fold, with the next speaker in data.FSDD_SPEAKERS held
+# out, never the left-out one. A recipe not here has its epochs chosen again, nested.
 FOLD_EPOCHS = {
     ("light", False, "cmn", 10, 0.0): {"george": 36, "jackson": 13, "lucas": 24, "nicolas": 23, "theo": 30, "yweweler": 13},
     ("voices", True, "cmn", 60, 0.0): {"george": 32, "jackson": 43, "lucas": 49, "nicolas": 29, "theo": 44, "yweweler": 35},

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -57,18 +58,23 @@ def with_voice_bank(audio: sets.AudioSet, cfg: Config, rng: np.random.Generator,
     return replace(audio, bank=torch.from_numpy(bank))
 
 
-def training_words(cfg: Config, held_out: tuple[str, ...]) -> list[np.ndarray]:
-    """The TTS voices' spoken non-digit words (trimmed), except those of speakers in `held_out` ("tts:" + name)."""
-    folder = tts_dir(cfg)
+def load_words(folder: Path, keep: Callable[[str], bool]) -> list[np.ndarray]:
+    """The spoken non-digit words in a TTS folder (trimmed) whose speaker `keep` accepts (its plain name)."""
     out = []
-    for path, _, speaker in data.list_tts_words(folder) if folder else []:
-        if sets.TTS_PREFIX + speaker in held_out:
+    for path, _, speaker in data.list_tts_words(folder):
+        if not keep(speaker):
             continue
         try:
             out.append(A.trim(A.load_audio(path)))
         except InputError:  # too short to be taken for speech: refused before the model anyway
             pass
     return out
+
+
+def training_words(cfg: Config, held_out: tuple[str, ...]) -> list[np.ndarray]:
+    """The TTS voices' spoken non-digit words (trimmed), except those of speakers in `held_out` ("tts:" + name)."""
+    folder = tts_dir(cfg)
+    return load_words(folder, lambda s: sets.TTS_PREFIX + s not in held_out) if folder else []
 
 
 def with_outliers(audio: sets.AudioSet, cfg: Config, rng: np.random.Generator, held_out: tuple[str, ...]) -> sets.AudioSet:

@@ -44,22 +44,20 @@ def read_audio_file(path: Path) -> tuple[np.ndarray, int]:
             try:
                 with sf.SoundFile(str(path)) as f:  # wav, flac, ogg, mp3: bounded read, no duration trust
                     sr = int(f.samplerate)
-                    if not L.MIN_SAMPLE_RATE <= sr <= L.MAX_SAMPLE_RATE:
-                        raise InputError(
-                            f"audio file {path.name} claims {sr} Hz; expected {L.MIN_SAMPLE_RATE}..{L.MAX_SAMPLE_RATE} Hz"
-                        )
-                    if f.channels > MAX_CHANNELS:
-                        raise InputError(f"audio file {path.name} has {f.channels} channels; at most {MAX_CHANNELS}")
+                    check_stream(path, sr, f.channels, cap)
                     y = f.read(frames=int(cap * sr), dtype="float32", always_2d=True).mean(axis=1)
             except sf.LibsndfileError:
+                import audioread
                 import librosa  # webm, m4a, ...: ffmpeg through audioread, which stops after `duration`
 
-                y, sr = librosa.load(str(path), sr=None, mono=True, duration=cap)
-                sr = int(sr)
-                if not L.MIN_SAMPLE_RATE <= sr <= L.MAX_SAMPLE_RATE:
-                    raise InputError(
-                        f"audio file {path.name} has {sr} Hz; expected {L.MIN_SAMPLE_RATE}..{L.MAX_SAMPLE_RATE} Hz"
-                    ) from None
+                reader = audioread.audio_open(str(path))  # reads the stream's header, decodes nothing yet
+                sr = int(reader.samplerate)
+                try:
+                    check_stream(path, sr, reader.channels, cap)
+                except InputError:
+                    reader.close()
+                    raise
+                y, _ = librosa.load(reader, sr=None, mono=True, duration=cap)  # closes the reader
     except InputError:
         raise
     except Exception as e:  # soundfile/audioread raise many types for bad files
@@ -72,6 +70,21 @@ def read_audio_file(path: Path) -> tuple[np.ndarray, int]:
     if not np.isfinite(y).all():
         raise InputError("audio contains NaN or infinite samples")
     return y, sr
+
+
+def check_stream(path: Path, sr: int, channels: int, cap: float) -> None:
+    """Refuse an audio stream from its header, before decoding: rate and channels out of bounds, or more
+    samples (all channels) in `cap` seconds than limits.MAX_DECODED_SAMPLES."""
+    if not L.MIN_SAMPLE_RATE <= sr <= L.MAX_SAMPLE_RATE:
+        raise InputError(f"audio file {path.name} claims {sr} Hz; expected {L.MIN_SAMPLE_RATE}..{L.MAX_SAMPLE_RATE} Hz")
+    if channels > MAX_CHANNELS:
+        raise InputError(f"audio file {path.name} has {channels} channels; at most {MAX_CHANNELS}")
+    if sr * channels * cap > L.MAX_DECODED_SAMPLES:
+        raise InputError(
+            f"audio file {path.name} has {channels} channels at {sr} Hz: too much to decode for a spoken digit "
+            f"(at most {L.MAX_DECODED_SAMPLES // int(cap):,} samples a second, all channels); mix it down to mono "
+            "or resample it to 48 kHz"
+        )
 
 
 def load_audio(audio: AudioLike, sample_rate: int | None = None) -> np.ndarray:
@@ -134,10 +147,10 @@ def trim(y: np.ndarray) -> np.ndarray:
     """Mono 8 kHz -> the spoken part, level-normalized to peak 0.9. Raises InputError on silence."""
     import librosa
 
+    y = y - y.mean()  # first: a constant offset (a DC-coupled microphone) is not sound
     peak = float(np.abs(y).max(initial=0.0))
     if peak < SILENCE_PEAK:
         raise InputError("the recording is silent: no speech found (speak a digit closer to the microphone)")
-    y = y - y.mean()
     if len(y) >= N_FFT:
         y, _ = librosa.effects.trim(y, top_db=TOP_DB, frame_length=N_FFT, hop_length=HOP_LENGTH)
     if len(y) < MIN_SECONDS * SAMPLE_RATE:

@@ -19,6 +19,7 @@ import numpy as np
 from core import reading
 from core import strokes as S
 from core.image import to_mnist
+from core.limits import MAX_RENDER_WIDTH
 from core.photo import read_lines
 from core.sets import CANVAS, CANVAS_MARGIN, CANVAS_PEN
 from core.stroke_groups import extent, group_strokes, merge_to
@@ -47,9 +48,11 @@ def digit_picture(parts: list[np.ndarray]) -> np.ndarray:
 
 def render(parts: list[np.ndarray]) -> tuple[np.ndarray, float, np.ndarray]:
     """The whole drawing -> ((H, W, 3) uint8 black ink on white paper, scale, offset) with
-    canvas point p at render pixel (p - offset) * scale; the ink is about RENDER_HEIGHT px tall."""
+    canvas point p at render pixel (p - offset) * scale; the ink is about RENDER_HEIGHT px tall, less where
+    the render would be wider than limits.MAX_RENDER_WIDTH (a bound on what one request may cost)."""
     x0, y0, x1, y1 = extent(parts)
-    f = RENDER_HEIGHT / max(y1 - y0 + CANVAS_PEN, 1e-9)
+    f = RENDER_HEIGHT / max(y1 - y0 + CANVAS_PEN, 1e-9)  # the pen is at most RENDER_HEIGHT px wide
+    f = min(f, (MAX_RENDER_WIDTH - 2 * RENDER_MARGIN - RENDER_HEIGHT - 1) / max(x1 - x0, 1e-9))
     pen = max(1, int(round(CANVAS_PEN * f)))
     off = np.array([x0, y0]) - (RENDER_MARGIN + pen / 2) / f
     w = int(np.ceil((x1 - x0) * f)) + 2 * RENDER_MARGIN + pen

@@ -70,11 +70,14 @@ def as_array(image: ImageLike, side: int = L.DECODE_SIDE) -> np.ndarray:
     if isinstance(image, Path):
         image = open_image(image, side)
     if isinstance(image, Image.Image):
+        if min(image.size) < 1:
+            raise InputError(f"image is {image.width}x{image.height}: there is nothing to read")
         return pil_to_array(image)
     if isinstance(image, (str, bytes)):
         raise InputError("image given as a string: pass an array, a PIL image, or a pathlib.Path to open a file")
     if not isinstance(image, np.ndarray):
         raise InputError(f"image must be a numpy array, PIL image or path, got {type(image).__name__}")
+    image = np.asarray(image)  # a masked array or a matrix as the plain array of its values
     a = image[..., 0] if image.ndim == 3 and image.shape[2] == 1 else image
     if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[2] not in (3, 4)) or min(a.shape[:2]) < 2:
         raise InputError(f"image has shape {image.shape}; expected (H, W), (H, W, 3) or (H, W, 4) with H, W >= 2")
@@ -92,7 +95,7 @@ def to_unit(a: np.ndarray) -> np.ndarray:
         f = a.astype(np.float32)
         if top <= 255:
             return f / 255.0
-        bits = min(max(int(np.ceil(np.log2(top + 1))), 9), 32)
+        bits = min(max(top.bit_length(), 9), 32)  # ceil(log2(top + 1)), exact for any integer (uint64 too)
         return np.clip(f, 0, None) / float(2**bits - 1)
     if np.issubdtype(a.dtype, np.floating):
         f = a.astype(np.float32)

@@ -29,6 +29,9 @@ DECODE_SIDE = 2048
 MAX_AUDIO_SECONDS = 30.0  # one spoken digit is under 1 s; longer recordings are refused, not cut
 MAX_SAMPLE_RATE = 384_000  # Hz: the highest rate sound cards record
 MIN_SAMPLE_RATE = 1_000  # Hz: below this no speech survives
+# Samples (all channels) a file may decode to in MAX_AUDIO_SECONDS: 64 MB as float32. Mono at 384 kHz, stereo at
+# 192 kHz and 8 channels at 48 kHz fit; 8 channels at 384 kHz (a 100 KB FLAC of silence) would be 370 MB.
+MAX_DECODED_SAMPLES = 16_000_000
 # Compressed audio of 30 s is under 2 MB even at lossless 48 kHz stereo 24-bit (~8.6 MB); refuse more unread.
 MAX_AUDIO_BYTES = 20 * 1024 * 1024
 
@@ -41,6 +44,10 @@ MAX_POINTS = 50_000  # points in one request
 MAX_JSON_DEPTH = 6  # {"strokes": [[[x, y, t]]]} is 4 deep; deeper nesting is never a drawing
 MAX_NUMBER_CHARS = 32  # a coordinate or timestamp never needs more digits (Python's int parser is quadratic)
 MAX_COORDINATE = 1e7  # |x|, |y| in pixels or tablet units; larger is not a drawing
+# A drawing of several digits is rendered for the line reader about 48 px tall, as wide as its aspect says:
+# two dots 1e6 px apart would make that 1e6 px wide (gigabytes). A line of about 100 digits fits in this
+# width; a wider drawing is shrunk to fit it (core/drawing.render).
+MAX_RENDER_WIDTH = 4096
 
 # ---------------------------------------------------------------- model card
 MAX_CARD_BYTES = 4 * 1024 * 1024  # the model card is a few KB of JSON

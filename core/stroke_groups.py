@@ -30,40 +30,60 @@ def extent(parts: list[np.ndarray]) -> tuple[float, float, float, float]:
 def joins(a: tuple[float, float], b: tuple[float, float], min_w: float, consecutive: bool) -> bool:
     """Do two groups' x extents (x0, x1) overlap enough to be one digit? A group narrower than `min_w`
     (a "1", the stem of a 4) joins when its centre lies at least min_w / 2 inside the other's extent."""
-    overlap = min(a[1], b[1]) - max(a[0], b[0])
-    if overlap < 0:
-        return False
-    narrow, wide = (a, b) if a[1] - a[0] <= b[1] - b[0] else (b, a)
-    if narrow[1] - narrow[0] < min_w:
-        c = (narrow[0] + narrow[1]) / 2
-        return min(c - wide[0], wide[1] - c) >= min_w / 2
-    return overlap >= (OVERLAP_NEXT if consecutive else OVERLAP) * (narrow[1] - narrow[0])
+    return bool(joins_many(a[0], a[1], b[0], b[1], min_w, consecutive))
+
+
+def joins_many(a0, a1, b0, b1, min_w: float, consecutive) -> np.ndarray:
+    """`joins` elementwise over arrays of extents (a0, a1) and (b0, b1) (either side may be a scalar)."""
+    a0, a1, b0, b1 = np.broadcast_arrays(*(np.asarray(v, np.float64) for v in (a0, a1, b0, b1)))
+    overlap = np.minimum(a1, b1) - np.maximum(a0, b0)
+    a_narrow = a1 - a0 <= b1 - b0  # ties: the first is the narrow one
+    n0, n1 = np.where(a_narrow, a0, b0), np.where(a_narrow, a1, b1)
+    w0, w1 = np.where(a_narrow, b0, a0), np.where(a_narrow, b1, a1)
+    c = (n0 + n1) / 2
+    by_centre = np.minimum(c - w0, w1 - c) >= min_w / 2
+    by_share = overlap >= np.where(consecutive, OVERLAP_NEXT, OVERLAP) * (n1 - n0)
+    return (overlap >= 0) & np.where(n1 - n0 < min_w, by_centre, by_share)
 
 
 def group_strokes(parts: list[np.ndarray]) -> list[list[int]]:
     """Strokes ((n_i, 2) arrays, canvas pixels, in drawing order) -> groups of stroke indices, one per
-    digit, left to right; each group's indices in drawing order. No strokes: no groups."""
+    digit, left to right; each group's indices in drawing order. No strokes: no groups.
+
+    Merges the first joining pair (in order of the groups' first strokes) until none joins: each merge widens
+    a group, which may reach another. Which pairs join is kept in a matrix and only the merged group's row and
+    column are computed again, so 500 strokes (limits.MAX_STROKES) cost O(n^2), not O(n^3)."""
     if not parts:
         return []
     _, y0, _, y1 = extent(parts)
     min_w = MIN_WIDTH * max(y1 - y0, 1.0)
     groups = [[k] for k in range(len(parts))]
-    spans = [(float(p[:, 0].min()), float(p[:, 0].max())) for p in parts]
-    changed = True
-    while changed:  # merge until no pair joins: each merge widens a group, which may reach another
-        changed = False
-        for i in range(len(groups)):
-            for j in range(i + 1, len(groups)):
-                consecutive = abs(groups[i][-1] - groups[j][0]) == 1 or abs(groups[j][-1] - groups[i][0]) == 1
-                if joins(spans[i], spans[j], min_w, consecutive):
-                    groups[i] = sorted(groups[i] + groups[j])
-                    spans[i] = (min(spans[i][0], spans[j][0]), max(spans[i][1], spans[j][1]))
-                    del groups[j], spans[j]
-                    changed = True
-                    break
-            if changed:
-                break
-    order = sorted(range(len(groups)), key=lambda g: (spans[g][0] + spans[g][1]) / 2)
+    x0 = np.array([float(p[:, 0].min()) for p in parts])
+    x1 = np.array([float(p[:, 0].max()) for p in parts])
+    first = np.arange(len(parts))  # each group's first and last stroke (drawing order)
+    last = np.arange(len(parts))
+
+    def row(i: int) -> np.ndarray:  # does group i join each later group?
+        nxt = (np.abs(last[i] - first[i + 1 :]) == 1) | (np.abs(last[i + 1 :] - first[i]) == 1)
+        return joins_many(x0[i], x1[i], x0[i + 1 :], x1[i + 1 :], min_w, nxt)
+
+    def column(i: int) -> np.ndarray:  # does each earlier group join group i?
+        nxt = (np.abs(last[:i] - first[i]) == 1) | (np.abs(last[i] - first[:i]) == 1)
+        return joins_many(x0[:i], x1[:i], x0[i], x1[i], min_w, nxt)
+
+    pair = np.zeros((len(parts), len(parts)), bool)  # pair[i, j], i < j: groups i and j join
+    for i in range(len(parts) - 1):
+        pair[i, i + 1 :] = row(i)
+    while pair.any():
+        i, j = divmod(int(np.argmax(pair)), len(groups))  # row-major: the first joining pair
+        groups[i] = sorted(groups[i] + groups.pop(j))
+        x0[i], x1[i] = min(x0[i], x0[j]), max(x1[i], x1[j])
+        first[i], last[i] = groups[i][0], groups[i][-1]
+        x0, x1, first, last = (np.delete(v, j) for v in (x0, x1, first, last))
+        pair = np.delete(np.delete(pair, j, 0), j, 1)
+        pair[i, i + 1 :] = row(i)
+        pair[:i, i] = column(i)
+    order = sorted(range(len(groups)), key=lambda g: (x0[g] + x1[g]) / 2)
     return [groups[g] for g in order]
 
 

@@ -134,12 +134,13 @@ class App:
             else:
                 p = self.characters.predict(image=image, strokes=strokes, classes=READ_AS[read_as])
             points, _ = S.unpack(p.seen["strokes"])
+            pictured = "image" in p.seen  # the browser always sends the picture; a stranger may send strokes only
             return (
                 big(p, len(strokes)),
                 render.probs_dict(p.probs, p.names),
-                render.probs_dict(p.by_modality["image"], p.names),
+                render.probs_dict(p.by_modality["image"], p.names) if pictured else None,
                 render.probs_dict(p.by_modality["strokes"], p.names),
-                render.mnist_view(p.seen["image"]),
+                render.mnist_view(p.seen["image"]) if pictured else None,
                 render.trajectory_view(points),
                 gr.update(visible=True),
                 "",

@@ -168,6 +168,23 @@ def test_an_explicit_path_still_opens_a_stroke_file(planted):
     assert len(parts) == 1 and parts[0].shape == (3, 2)
 
 
+def test_a_drawn_number_costs_what_its_strokes_allow(recognizer):
+    # Recognizer.read_strokes (the Draw tab's numbers): grouping, the line reader's render and one digit model
+    # call per group must stay bounded however the strokes sit, within the stroke limits
+    short = [[0, 0], [10, 5]]
+    cases = [
+        ("two dashes 1e6 px apart", [short, [[1e6, 0], [1e6 + 10, 5]]]),  # rendered 48 px tall: 4.6 GB wide
+        ("two dashes across the whole coordinate range", [[[-9e6, 0], [-9e6 + 10, 5]], [[9e6, 0], [9e6 + 10, 5]]]),
+        ("220 strokes apart, 280 on one spot", [[[30 * k, 0], [30 * k + 10, 100]] for k in range(220)]
+         + [[[-500, 0], [-440, 100]]] * 280),  # grouping rescanned every pair after each merge: 10 s
+    ]  # fmt: skip
+    recognizer.read_strokes(SEVEN)  # warm
+    for name, strokes in cases:
+        out, sec, mb = bounded(lambda v=strokes: recognizer.read_strokes(json.dumps({"strokes": v})))
+        assert not isinstance(out, Exception) or isinstance(out, InputError), f"{name}: {out!r}"
+        assert sec <= MAX_SECONDS and mb <= MAX_EXTRA_MB, f"{name}: {sec:.2f} s, +{mb:.0f} MB"
+
+
 # ---------------------------------------------------------------- images
 
 
@@ -202,6 +219,8 @@ def image_cases(tmp: Path):
         ("object", np.array([[None, 1], [2, 3]], dtype=object), "dtype"),
         ("a 30000x30000 array header", np.lib.stride_tricks.as_strided(np.zeros(1, np.uint8), (30000, 30000), (0, 0)), "pixels"),
         ("blank", np.full((50, 50), 255, np.uint8), "blank"),
+        ("a 0x0 PIL image", Image.new("L", (0, 0)), "nothing to read"),
+        ("uint64 at full scale", np.full((28, 28), 2**64 - 1, np.uint64), "blank"),
     ]
 
 
@@ -274,6 +293,8 @@ def audio_cases(tmp: Path):
     zero.write_bytes(b"")
     junk = tmp / "junk.webm"
     junk.write_bytes(b"\x1a\x45\xdf\xa3" + bytes(range(256)) * 40)
+    flac = tmp / "wide.flac"
+    __import__("soundfile").write(flac, np.zeros((384_000 * 29, 8), np.int16), 384_000, format="FLAC")
     return [
         ("10 minutes of wav", long, "at most 30 s"),
         ("a str is not a path", str(long), "pathlib.Path"),
@@ -289,6 +310,8 @@ def audio_cases(tmp: Path):
         ("silence", (np.zeros(8000, np.float32), 8000), "silent"),
         ("bool samples", (np.zeros(8000, bool), 8000), "dtype"),
         ("a lying WAV header", liar, "."),  # any clear answer: a result or an InputError, bounded
+        ("8 channels at 384 kHz, 29 s of FLAC", flac, "too much to decode"),  # 100 KB, 370 MB decoded
+        ("a constant offset", (np.full(8000, 0.5, np.float32), 8000), "silent"),
     ]
 
 
@@ -324,6 +347,22 @@ def test_a_stream_without_duration_stops_decoding_at_the_limit(tmp_path):
     assert sec <= MAX_SECONDS and mb <= MAX_EXTRA_MB, (sec, mb)
 
 
+def test_a_stream_is_refused_on_its_header_before_decoding(tmp_path):
+    # a format libsndfile does not read goes through ffmpeg: its rate is checked before any sample is decoded
+    out = tmp_path / "fast.wv"
+    made = subprocess.run(
+        ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "anullsrc=r=2000000:cl=7.1", "-t", "7", "-c:a", "wavpack", str(out)],
+        capture_output=True,
+    )
+    if made.returncode != 0:
+        pytest.skip("ffmpeg with wavpack is needed to make a 2 MHz stream")
+    from core.audio import audio_features
+
+    res, sec, mb = bounded(lambda: audio_features(out))  # decoded first, it cost 6 s and 1.1 GB
+    assert isinstance(res, InputError) and "2000000 Hz" in str(res), res
+    assert sec <= MAX_SECONDS and mb <= MAX_EXTRA_MB, (sec, mb)
+
+
 # ---------------------------------------------------------------- the recognizer's contract
 
 
@@ -343,6 +382,9 @@ def test_the_api_raises_only_the_two_error_types(recognizer):
             recognizer.predict(**kw)
     with pytest.raises(InputError, match="threshold"):
         type(recognizer)(recognizer.model, recognizer.card, threshold=2.0)
+    for picture in (Image.new("L", (0, 0)), Image.new("RGB", (5, 0))):  # read: "raises nothing else" too
+        with pytest.raises(InputError, match="nothing to read"):
+            recognizer.read(picture)
 
 
 def test_cli_errors_are_one_line_exit_2(tmp_path, planted):

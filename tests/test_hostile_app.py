@@ -677,6 +677,14 @@ def test_draw_tab_refuses_a_bomb_raster_and_bad_canvas_json(app, tmp_path):
         assert out[0].count("·") == 1 and one_line(out[-1]) and words in out[-1], (words, out[-1])
 
 
+def test_draw_tab_reads_strokes_sent_without_their_picture(app):
+    seven = [[[60, 50, 0], [220, 50, 1], [120, 250, 2]]]
+    for value in (json.dumps({"strokes": seven}), json.dumps({"strokes": seven, "image": None})):
+        answer, fused, image_bars, stroke_bars, view, path, _, message = app.draw(value)
+        assert message == "" and "7" in answer and max(fused, key=fused.get) == "7", (answer, message)
+        assert image_bars is None and view is None and max(stroke_bars, key=stroke_bars.get) == "7"
+
+
 def test_photo_tab_and_speak_tab_give_one_line(app, files):
     for path, words in ((files["bomb"], "pixels"), (files["corrupt_png"], "corrupt.png"), (files["empty_png"], "empty")):
         image, text, message = app.photo(str(path))

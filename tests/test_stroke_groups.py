@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from core import stroke_groups as G
 from core.stroke_groups import group_strokes, merge_to
 
 
@@ -43,6 +44,48 @@ def test_a_crossed_seven_and_a_five_flag_join_their_digit():
 
 def test_nothing_drawn_is_no_groups():
     assert group_strokes([]) == []
+
+
+def plain_loop(parts: list[np.ndarray]) -> list[list[int]]:
+    """The grouping written as the plain loop it replaced: merge the first joining pair, start again."""
+    min_w = G.MIN_WIDTH * max(np.ptp(np.concatenate(parts)[:, 1]), 1.0)
+    groups = [[k] for k in range(len(parts))]
+    spans = [(float(p[:, 0].min()), float(p[:, 0].max())) for p in parts]
+    while True:
+        pairs = ((i, j) for i in range(len(groups)) for j in range(i + 1, len(groups)))
+        nxt = lambda i, j: 1 in (abs(groups[i][-1] - groups[j][0]), abs(groups[j][-1] - groups[i][0]))  # noqa: E731
+        hit = next(((i, j) for i, j in pairs if G.joins(spans[i], spans[j], min_w, nxt(i, j))), None)
+        if hit is None:
+            return [groups[g] for g in sorted(range(len(groups)), key=lambda g: spans[g][0] + spans[g][1])]
+        i, j = hit
+        groups[i] = sorted(groups[i] + groups.pop(j))
+        a, b = spans[i], spans.pop(j)
+        spans[i] = (min(a[0], b[0]), max(a[1], b[1]))
+
+
+def test_the_grouping_merges_exactly_as_the_plain_loop():
+    # random scribbles of 1-40 strokes, narrow and wide, overlapping or not, in random drawing order
+    rng = np.random.default_rng(0)
+    for _ in range(300):
+        n = int(rng.integers(1, 40))
+        parts = []
+        for _ in range(n):
+            x = rng.uniform(0, 400)
+            w = rng.choice([rng.uniform(0, 8), rng.uniform(10, 120)])
+            parts.append(line((x, rng.uniform(0, 100)), (x + w, rng.uniform(100, 250))))
+        assert group_strokes(parts) == plain_loop(parts)
+
+
+def test_five_hundred_strokes_cost_a_few_hundred_matrix_rows(monkeypatch):
+    # 220 strokes side by side, then 280 piled on one spot: the plain loop rescanned every pair after each of the
+    # 279 merges (10 s); here each merge computes one row and one column of the join matrix
+    parts = [line((30.0 * k, 0), (30.0 * k + 10, 100)) for k in range(220)] + [line((-500, 0), (-440, 100))] * 280
+    calls = []
+    real = G.joins_many
+    monkeypatch.setattr(G, "joins_many", lambda *a: calls.append(1) or real(*a))
+    groups = group_strokes(parts)
+    assert groups[0] == list(range(220, 500)) and groups[1:] == [[k] for k in range(220)]
+    assert len(calls) <= 499 + 2 * 279
 
 
 def test_merge_to_joins_the_closest_neighbours():

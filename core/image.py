@@ -38,6 +38,11 @@ def open_image(path: Path, side: int = L.DECODE_SIDE) -> Image.Image:
             if im.format == "JPEG":
                 im.draft(im.mode, (side, side))
             im.load()
+            if max(im.size) >= 2 * side:  # other formats decode whole: shrunk the same way, by a whole factor
+                try:
+                    return im.reduce(max(im.size) // side)
+                except ValueError:  # a mode reduce() does not take (palette, 1-bit): kept whole
+                    pass
             return im.copy()
     except InputError:
         raise

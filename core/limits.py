@@ -22,7 +22,8 @@ from core.errors import InputError
 MAX_IMAGE_PIXELS = 24_000_000
 # Any photo of a page is below this after JPEG/PNG compression; a larger upload is refused unread.
 MAX_IMAGE_BYTES = 20 * 1024 * 1024
-# Decoding targets this side: a digit needs far less, and JPEG can decode straight to it (draft mode).
+# Decoding targets this side: a digit needs far less; JPEG decodes straight to it (draft mode), other formats
+# are shrunk to it by a whole factor once decoded (core/image.open_image).
 DECODE_SIDE = 2048
 
 # ---------------------------------------------------------------- audio

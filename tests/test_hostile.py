@@ -178,7 +178,7 @@ def test_a_drawn_number_costs_what_its_strokes_allow(recognizer):
         ("220 strokes apart, 280 on one spot", [[[30 * k, 0], [30 * k + 10, 100]] for k in range(220)]
          + [[[-500, 0], [-440, 100]]] * 280),  # grouping rescanned every pair after each merge: 10 s
     ]  # fmt: skip
-    recognizer.read_strokes(SEVEN)  # warm
+    recognizer.read_strokes(SEVEN + [[[x + 300, y] for x, y in SEVEN[0]]])  # warm: a number, so the line reader runs too
     for name, strokes in cases:
         out, sec, mb = bounded(lambda v=strokes: recognizer.read_strokes(json.dumps({"strokes": v})))
         assert not isinstance(out, Exception) or isinstance(out, InputError), f"{name}: {out!r}"
@@ -233,6 +233,21 @@ def test_image_requests_are_bounded(tmp_path):
         assert __import__("re").search(words, str(out)), f"{name}: message {out}"
         assert str(tmp_path) not in str(out), f"{name}: the folder leaked: {out}"
         assert sec <= MAX_SECONDS and mb <= MAX_EXTRA_MB, f"{name}: {sec:.2f} s, +{mb:.0f} MB"
+
+
+def test_a_24_megapixel_photo_file_costs_what_the_limits_say(recognizer, tmp_path):
+    # a PNG (or TIFF) decodes whole, as 4 bytes a pixel in PIL: it is shrunk to about DECODE_SIDE like a JPEG's
+    # draft before it becomes an array (read whole, 6000x4000 cost +230 MB, a float TIFF +370 MB)
+    page = np.full((4000, 6000), 255, np.uint8)
+    page[1000:3000, 2900:3100] = 0  # a "1" 2000 px tall
+    for name, im in (("RGB PNG", Image.fromarray(np.stack([page] * 3, -1))), ("float TIFF", Image.fromarray(page / 255.0))):
+        path = tmp_path / ("page.png" if name.endswith("PNG") else "page.tif")
+        im.convert("F" if name.startswith("float") else "RGB").save(
+            path, **({"compression": "tiff_adobe_deflate"} if path.suffix == ".tif" else {})
+        )
+        out, sec, mb = bounded(lambda p=path: recognizer.read(p))
+        assert not isinstance(out, Exception) and out.text == "1", f"{name}: {out!r}"
+        assert mb <= MAX_EXTRA_MB, f"{name}: +{mb:.0f} MB"
 
 
 def colour_variants(tmp: Path) -> list[tuple[str, object]]:

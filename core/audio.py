@@ -51,11 +51,11 @@ def read_audio_file(path: Path) -> tuple[np.ndarray, int]:
                 import librosa  # webm, m4a, ...: ffmpeg through audioread, which stops after `duration`
 
                 reader = audioread.audio_open(str(path))  # reads the stream's header, decodes nothing yet
-                sr = int(reader.samplerate)
                 try:
-                    check_stream(path, sr, reader.channels, cap)
-                except InputError:
-                    reader.close()
+                    sr = int(reader.samplerate)
+                    check_stream(path, sr, int(reader.channels), cap)
+                except BaseException:
+                    reader.close()  # no decoder process left behind
                     raise
                 y, _ = librosa.load(reader, sr=None, mono=True, duration=cap)  # closes the reader
     except InputError:

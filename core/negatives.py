@@ -24,9 +24,12 @@ PRINTED_WORDS = ["hello", "Total", "Name", "date", "OK", "yes", "Street", "Paid"
 DIGIT_LIKE_LETTERS = set("OoQDIlijJTSsZzbGgqB")
 FONTS = [cv2.FONT_HERSHEY_SIMPLEX, cv2.FONT_HERSHEY_DUPLEX, cv2.FONT_HERSHEY_COMPLEX, cv2.FONT_HERSHEY_TRIPLEX,
          cv2.FONT_HERSHEY_PLAIN, cv2.FONT_HERSHEY_COMPLEX_SMALL, cv2.FONT_ITALIC | cv2.FONT_HERSHEY_SIMPLEX]  # fmt: skip
-IMAGE_KINDS = ("noise", "blob", "scribble", "printed")
-STROKE_KINDS = ("scribble", "zigzag", "spiral", "hatching")
-AUDIO_KINDS = ("white", "pink", "hum", "music", "reversed", "babble")
+IMAGE_KINDS = ("noise", "blob", "scribble", "printed", "shape")
+STROKE_KINDS = ("scribble", "zigzag", "spiral", "hatching", "shape")
+AUDIO_KINDS = ("white", "pink", "hum", "music", "reversed", "babble", "tone", "chirp")
+# shapes people draw that are no digit; a circle (0), a bar (1) and a hook are left out, as digits in disguise
+SHAPES = ("triangle", "square", "diamond", "star", "heart", "arrow", "cross", "plus", "check", "dash", "wave")
+DTMF_LOW, DTMF_HIGH = (697.0, 770.0, 852.0, 941.0), (1209.0, 1336.0, 1477.0)  # a phone keypad's beeps (Hz)
 WORD_KIND = "words"  # spoken non-digit words (text-to-speech clips), where they were made
 
 
@@ -79,6 +82,66 @@ def scribble_path(rng: np.random.Generator, n_turns: int | None = None) -> np.nd
     return np.stack([np.interp(t, np.arange(n), pts[:, 0]), np.interp(t, np.arange(n), pts[:, 1])], 1)
 
 
+def _closed(corners: list[tuple[float, float]]) -> np.ndarray:
+    return np.array(corners + corners[:1], dtype=np.float64)
+
+
+def _wobble(p: np.ndarray, rng: np.random.Generator, amount: float) -> np.ndarray:
+    """Densify a path and add a smooth hand tremor, so a shape is drawn, not ruled."""
+    seg = np.linalg.norm(np.diff(p, axis=0), axis=1)
+    t = np.concatenate([[0.0], np.cumsum(seg)])
+    u = np.linspace(0.0, t[-1], max(int(t[-1] * 60), 8))
+    q = np.stack([np.interp(u, t, p[:, 0]), np.interp(u, t, p[:, 1])], 1)
+    knots = rng.normal(0, amount, (6, 2))
+    k = np.linspace(0, len(q) - 1, 6)
+    return q + np.stack([np.interp(np.arange(len(q)), k, knots[:, i]) for i in range(2)], 1)
+
+
+def shape_paths(rng: np.random.Generator, shape: str | None = None) -> list[np.ndarray]:
+    """A hand-drawn shape that is no digit (SHAPES), as one or more paths fitted to 0..1 (y down)."""
+    shape = shape or str(rng.choice(SHAPES))
+    if shape == "triangle":
+        paths = [_closed([(0.5, 0.0), (1.0, 1.0), (0.0, 1.0)])]
+    elif shape == "square":
+        paths = [_closed([(0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.0, 1.0)])]
+    elif shape == "diamond":
+        paths = [_closed([(0.5, 0.0), (1.0, 0.5), (0.5, 1.0), (0.0, 0.5)])]
+    elif shape == "star":  # a pentagram in one stroke
+        a = -np.pi / 2 + np.arange(6) * 4 * np.pi / 5
+        paths = [np.stack([0.5 + 0.5 * np.cos(a), 0.5 + 0.5 * np.sin(a)], 1)]
+    elif shape == "heart":
+        t = np.linspace(0, 2 * np.pi, 80)
+        x, y = 16 * np.sin(t) ** 3, -(13 * np.cos(t) - 5 * np.cos(2 * t) - 2 * np.cos(3 * t) - np.cos(4 * t))
+        paths = [np.stack([x, y], 1)]
+    elif shape == "arrow":
+        paths = [np.array([[0.0, 0.5], [1.0, 0.5]]), np.array([[0.7, 0.25], [1.0, 0.5], [0.7, 0.75]])]
+    elif shape == "cross":
+        paths = [np.array([[0.0, 0.0], [1.0, 1.0]]), np.array([[1.0, 0.0], [0.0, 1.0]])]
+    elif shape == "plus":
+        paths = [np.array([[0.5, 0.0], [0.5, 1.0]]), np.array([[0.0, 0.5], [1.0, 0.5]])]
+    elif shape == "check":
+        paths = [np.array([[0.0, 0.55], [0.35, 1.0], [1.0, 0.0]])]
+    elif shape == "dash":
+        paths = [np.array([[0.0, 0.5], [1.0, 0.5 + rng.uniform(-0.08, 0.08)]])]
+    elif shape == "wave":
+        t = np.linspace(0, 1, 60)
+        paths = [np.stack([t, 0.5 + 0.15 * np.sin(2 * np.pi * rng.uniform(1.5, 3.5) * t)], 1)]
+    else:
+        raise ValueError(f"unknown shape {shape!r}; expected one of {SHAPES}")
+    aspect = 1.0 if shape in ("dash", "wave", "arrow") else float(np.exp(rng.uniform(-0.35, 0.35)))
+    a = rng.uniform(-0.25, 0.25)  # radians of tilt
+    rot = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+    paths = [_wobble(p, rng, 0.015) * [aspect, 1.0] @ rot.T for p in _fit(paths)]
+    return _fit(paths)
+
+
+def _fit(paths: list[np.ndarray]) -> list[np.ndarray]:
+    """Paths moved and scaled together so that the longer side of their box spans 0..1."""
+    lo = np.min([p.min(0) for p in paths], axis=0)
+    span = max(float((np.max([p.max(0) for p in paths], axis=0) - lo).max()), 1e-6)
+    return [(p - lo) / span for p in paths]
+
+
 def draw_paths(paths: list[np.ndarray], rng: np.random.Generator, size: int = 200) -> np.ndarray:
     """Paths in 0..1 -> dark ink on paper, a random pen width."""
     img = paper(rng, size, size)
@@ -91,6 +154,10 @@ def draw_paths(paths: list[np.ndarray], rng: np.random.Generator, size: int = 20
 
 def scribble_image(rng: np.random.Generator) -> np.ndarray:
     return draw_paths([scribble_path(rng) for _ in range(rng.integers(1, 3))], rng)
+
+
+def shape_image(rng: np.random.Generator) -> np.ndarray:
+    return draw_paths(shape_paths(rng), rng)
 
 
 def printed_text(rng: np.random.Generator) -> np.ndarray:
@@ -111,7 +178,8 @@ def printed_text(rng: np.random.Generator) -> np.ndarray:
 
 def negative_image(kind: str, rng: np.random.Generator) -> np.ndarray:
     """One non-digit picture of `kind` (IMAGE_KINDS), uint8 gray, dark on light."""
-    return {"noise": noise_image, "blob": blob_image, "scribble": scribble_image, "printed": printed_text}[kind](rng)
+    makers = {"noise": noise_image, "blob": blob_image, "scribble": scribble_image, "printed": printed_text, "shape": shape_image}
+    return makers[kind](rng)
 
 
 # ---------------------------------------------------------------- strokes
@@ -125,8 +193,10 @@ def _to_canvas(paths: list[np.ndarray], rng: np.random.Generator) -> list[list[l
 
 
 def negative_strokes(kind: str, rng: np.random.Generator) -> list[list[list[float]]]:
-    """Canvas strokes of `kind` (STROKE_KINDS) that are no digit: scribbles, zigzags, spirals, hatching."""
-    if kind == "scribble":
+    """Canvas strokes of `kind` (STROKE_KINDS) that are no digit: scribbles, zigzags, spirals, hatching, shapes."""
+    if kind == "shape":
+        paths = shape_paths(rng)
+    elif kind == "scribble":
         paths = [scribble_path(rng) for _ in range(rng.integers(1, 4))]
     elif kind == "zigzag":
         n = int(rng.integers(6, 16))
@@ -191,6 +261,24 @@ def negative_audio(
             start = int(k * n / notes * rng.uniform(0, 1)) if rng.random() < 0.5 else 0
             env = np.exp(-np.maximum(t - start / sr, 0) * rng.uniform(1, 6)) * (t >= start / sr)
             y += env * sum(0.6**h * np.sin(2 * np.pi * f0 * (h + 1) * t) for h in range(4))
+    elif kind == "tone":  # a whistle or a held hum (a slow vibrato), or a few beeps (a phone keypad's among them)
+        if rng.random() < 0.6:
+            f0 = rng.uniform(400.0, 2500.0) * (1 + rng.uniform(0, 0.03) * np.sin(2 * np.pi * rng.uniform(3, 7) * t))
+            y = np.sin(2 * np.pi * np.cumsum(f0) / sr) * np.minimum(1.0, np.minimum(t, t[-1] - t) / 0.05)
+        else:
+            beeps = int(rng.integers(1, 5))
+            y = np.zeros(n)
+            for b in range(beeps):
+                lo, hi = int(b * n / beeps), int((b + rng.uniform(0.4, 0.8)) * n / beeps)
+                pair = (rng.choice(DTMF_LOW), rng.choice(DTMF_HIGH)) if rng.random() < 0.5 else (rng.uniform(400, 3000),)
+                y[lo:hi] = sum(np.sin(2 * np.pi * f * t[lo:hi]) for f in pair)
+    elif kind == "chirp":  # one to three sweeps up or down (a whistled slide, a bird, a siren)
+        sweeps = int(rng.integers(1, 4))
+        f_a, f_b = np.exp(rng.uniform(np.log(200.0), np.log(3200.0), 2))
+        phase = (t * sweeps / t[-1]) % 1.0
+        f = f_a * (f_b / f_a) ** (phase if rng.random() < 0.7 else np.abs(2 * phase - 1))
+        y = np.sin(2 * np.pi * np.cumsum(f) / sr)
+        y = y + rng.uniform(0.0, 0.3) * np.sin(4 * np.pi * np.cumsum(f) / sr)  # a second harmonic
     elif kind == WORD_KIND:
         if not words:
             raise ValueError("negative audio 'words' needs recordings of non-digit words")

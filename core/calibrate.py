@@ -14,9 +14,10 @@ Three things, all in `model.calibration` (see core.model.Calibration):
    anchor with the best worst-source margin of fused over the better single branch (pendigits rows
    and UNIPEN donors), so that fusing a drawing's picture never costs accuracy on either source;
 2. per branch, a small out-of-distribution check on the frozen embedding: training-writer digits
-   versus generated non-digits (core/negatives.py: noise, blobs, scribbles, printed words;
-   zigzags, spirals, hatching; noise, hum, music, reversed and babbled speech, and non-digit words
-   spoken by the training text-to-speech voices, with the digits those voices say on the digit side);
+   versus generated non-digits (core/negatives.py: noise, blobs, scribbles, printed words, drawn shapes;
+   zigzags, spirals, hatching, shapes; noise, hum, music, reversed and babbled speech, whistled tones,
+   beeps and chirps, and non-digit words spoken by the training text-to-speech voices, with the digits
+   those voices say on the digit side);
 3. the default "sure" threshold, one for every branch: each check's bias is set so that at most
    THRESHOLD_QUANTILE of its branch's validation digits are "not sure", and of the candidate
    thresholds the one that leaves the most validation non-digits "not sure" is kept (where none keeps every
@@ -24,6 +25,8 @@ Three things, all in `model.calibration` (see core.model.Calibration):
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -36,7 +39,7 @@ from core import image as I
 from core import strokes as S
 from core.errors import InputError
 from core.evaluate import ece
-from core.model import MODALITIES, Calibration, DigitNet, ModelDimensions, anchored, fusion_inputs
+from core.model import MODALITIES, Calibration, DigitNet, ModelDimensions, anchored, fusion_inputs, ood_checks
 from core.train_audio import audio_epoch, held_out_speakers, load_audio, load_words, with_outliers, with_voice_bank
 from core.train_branch import train_branch
 from core.tuples import embed_items
@@ -45,7 +48,7 @@ TEMPERATURES = np.geomspace(0.25, 8.0, 241)  # grid searched for each temperatur
 THRESHOLD_QUANTILE = 0.01  # at most 1% of validation digits of any branch may be "not sure"
 THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)  # candidate default thresholds
 BIAS_RANGE = (-30.0, 30.0)  # shifts of a check's logit tried when fitting it to the threshold
-OOD_STEPS = 500  # steps for each out-of-distribution check
+OOD_STEPS = 2000  # steps for each out-of-distribution check (500 left tones, chirps and drawn shapes half learned)
 OOD_BATCH = 1024  # items per step, half digits and half non-digits
 OOD_LR = 3e-3
 N_IN = 6000  # training-writer digits per branch for the check
@@ -225,6 +228,9 @@ def train_probe(probe_data: dict, cfg, dims: ModelDimensions) -> DigitNet:
 def fit(model: DigitNet, cfg) -> dict:
     """Fit `model.calibration` in place; returns the validation measurements for the model card."""
     rng = np.random.default_rng(cfg.seed + 11)
+    if model.dims.ood_hidden != ModelDimensions.ood_hidden:  # a checkpoint from before the wider checks: today's width
+        model.dims = replace(model.dims, ood_hidden=ModelDimensions.ood_hidden)
+        model.calibration.ood = ood_checks(model.dims)
     cal = model.calibration
     val, train_in, probe_data = digits_sets(cfg, rng)
     report: dict = {"temperature": {}, "ece_val_before": {}, "ece_val_after": {}}

@@ -40,6 +40,9 @@ class ModelDimensions:
     audio_norm: str = "cmn"
     fusion_hidden: int = 128
     dropout: float = 0.25
+    # hidden width of each out-of-distribution check: 256 separates drawn shapes, tones and chirps from
+    # digits where 64 could not (core/calibrate.py); checkpoints before this field had fusion_hidden // 2
+    ood_hidden: int = 256
 
     def __post_init__(self):
         if self.audio_norm not in AUDIO_NORMS:
@@ -50,7 +53,14 @@ class ModelDimensions:
 
     @classmethod
     def from_dict(cls, d: dict) -> ModelDimensions:
+        d = {"ood_hidden": d.get("fusion_hidden", cls.fusion_hidden) // 2, **d}  # written before the field existed
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+
+
+def ood_checks(d: ModelDimensions) -> nn.ModuleList:
+    """One out-of-distribution check per branch: embedding and top log-probabilities -> "is a digit" logit."""
+    check = lambda: nn.Sequential(nn.Linear(d.embed + OOD_TOP, d.ood_hidden), nn.ReLU(), nn.Linear(d.ood_hidden, 1))  # noqa: E731
+    return nn.ModuleList([check() for _ in MODALITIES])
 
 
 def conv_block(cin: int, cout: int) -> nn.Sequential:
@@ -236,10 +246,7 @@ class Calibration(nn.Module):
         self.register_buffer("threshold", torch.zeros(()))
         self.register_buffer("fitted", torch.zeros((), dtype=torch.bool))
         self.register_buffer("drawing_anchor", torch.zeros(()))
-        self.ood = nn.ModuleList(
-            [nn.Sequential(nn.Linear(d.embed + OOD_TOP, d.fusion_hidden // 2), nn.ReLU(), nn.Linear(d.fusion_hidden // 2, 1))
-             for _ in range(k)]
-        )  # fmt: skip
+        self.ood = ood_checks(d)
 
     @staticmethod
     def subset_index(present) -> int:

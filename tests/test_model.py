@@ -99,3 +99,13 @@ def test_folding_batchnorm_keeps_every_answer():
         torch.testing.assert_close(folded.encode(m, x[m]), before[m], atol=1e-5, rtol=1e-5)
     with pytest.raises(ValueError, match="eval-mode"):
         fold_batchnorm(DigitNet(ModelDimensions()).train())
+
+
+def test_dimensions_written_before_the_check_width_existed_load_with_the_width_they_had():
+    """Checkpoints from before `ood_hidden` built their checks fusion_hidden // 2 wide; new ones are wider."""
+    old = {k: v for k, v in ModelDimensions().to_dict().items() if k != "ood_hidden"}
+    assert ModelDimensions.from_dict(old).ood_hidden == 64
+    assert ModelDimensions.from_dict({**old, "fusion_hidden": 96}).ood_hidden == 48
+    assert ModelDimensions.from_dict(ModelDimensions().to_dict()).ood_hidden == ModelDimensions.ood_hidden == 256
+    net = DigitNet(ModelDimensions.from_dict(old))
+    assert net.calibration.ood[0][0].out_features == 64

@@ -75,12 +75,18 @@ def blob_image(rng: np.random.Generator) -> np.ndarray:
     return img
 
 
+def _fit(paths: list[np.ndarray]) -> list[np.ndarray]:
+    """Paths moved and scaled together so that the longer side of their box spans 0..1."""
+    lo = np.min([p.min(0) for p in paths], axis=0)
+    span = max(float((np.max([p.max(0) for p in paths], axis=0) - lo).max()), 1e-6)
+    return [(p - lo) / span for p in paths]
+
+
 def scribble_path(rng: np.random.Generator, n_turns: int | None = None) -> np.ndarray:
     """A random scribble: a smoothed random walk with many sharp turns, (n, 2) in 0..1."""
     n = int(n_turns or rng.integers(12, 40))
     steps = rng.normal(0, 1, (n, 2))
-    pts = np.cumsum(steps, axis=0)
-    pts = (pts - pts.min(0)) / max(float(np.ptp(pts, axis=0).max()), 1e-6)
+    (pts,) = _fit([np.cumsum(steps, axis=0)])
     t = np.linspace(0, n - 1, n * 6)
     return np.stack([np.interp(t, np.arange(n), pts[:, 0]), np.interp(t, np.arange(n), pts[:, 1])], 1)
 
@@ -136,13 +142,6 @@ def shape_paths(rng: np.random.Generator, shape: str | None = None, among: tuple
     rot = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
     paths = [_wobble(p, rng, 0.015) * [aspect, 1.0] @ rot.T for p in _fit(paths)]
     return _fit(paths)
-
-
-def _fit(paths: list[np.ndarray]) -> list[np.ndarray]:
-    """Paths moved and scaled together so that the longer side of their box spans 0..1."""
-    lo = np.min([p.min(0) for p in paths], axis=0)
-    span = max(float((np.max([p.max(0) for p in paths], axis=0) - lo).max()), 1e-6)
-    return [(p - lo) / span for p in paths]
 
 
 def draw_paths(paths: list[np.ndarray], rng: np.random.Generator, size: int = 200) -> np.ndarray:

@@ -276,6 +276,8 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"--data {folder} is not a folder")
     if not out.parent.is_dir():
         ap.error(f"--out {out}: folder {out.parent} does not exist")
+    if out.is_dir():  # refused before the examples are read and fitted, not after
+        ap.error(f"--out {out} is a folder; give the profile file's name, e.g. {out / 'profile.pt'}")
     try:
         r = Recognizer.load(args.checkpoints)
         ex, names, skipped = read_folder(folder)

@@ -28,6 +28,8 @@ MIN_SECONDS = 0.1  # shorter than this (after trimming) is not a word
 MAX_SECONDS = L.MAX_AUDIO_SECONDS  # longer inputs are refused rather than silently cut
 MAX_CHANNELS = 8  # more is a sensor array, not a microphone recording
 SILENCE_PEAK = 1e-3  # peak amplitude (full scale 1.0) below which a recording is silence
+CANCEL_SHARE = 0.01  # a mix of channels this much quieter than its loudest channel: channels that cancel out
+LOUD_PEAK = 1e6  # float audio above this is rescaled before trimming (squares of 1e38 overflowed: "0.00 s long")
 FMIN, FMAX = 60.0, 3800.0  # Hz; 8 kHz audio has nothing above 4 kHz
 
 AudioLike = np.ndarray | str | Path
@@ -45,11 +47,12 @@ def read_audio_file(path: Path) -> tuple[np.ndarray, int]:
                 with sf.SoundFile(str(path)) as f:  # wav, flac, ogg, mp3: bounded read, no duration trust
                     sr = int(f.samplerate)
                     check_stream(path, sr, f.channels, cap)
-                    y = f.read(frames=int(cap * sr), dtype="float32", always_2d=True).mean(axis=1)
+                    y = to_mono(f.read(frames=int(cap * sr), dtype="float32", always_2d=True), axis=1)
             except sf.LibsndfileError:
                 import audioread
                 import librosa  # webm, m4a, ...: ffmpeg through audioread, which stops after `duration`
 
+                check_container(path)  # ffmpeg follows what a file names (a playlist's file: entries): containers only
                 reader = audioread.audio_open(str(path))  # reads the stream's header, decodes nothing yet
                 try:
                     sr = int(reader.samplerate)
@@ -70,6 +73,30 @@ def read_audio_file(path: Path) -> tuple[np.ndarray, int]:
     if not np.isfinite(y).all():
         raise InputError("audio contains NaN or infinite samples")
     return y, sr
+
+
+def container(head: bytes) -> str | None:
+    """The audio container the first bytes of a file announce, of those ffmpeg is given (libsndfile reads the
+    rest itself: wav, flac, ogg, mp3, aiff), or None."""
+    if head.startswith(b"\x1a\x45\xdf\xa3"):
+        return "webm/matroska"
+    if head[4:8] == b"ftyp":
+        return "mp4/m4a"
+    if head.startswith((b"OggS", b"ID3", b"fLaC", b"RIFF")) or (len(head) > 1 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0):
+        return "ogg/mp3/flac/wav"  # MPEG audio frames (mp3, ADTS AAC) start with an 11-bit sync word
+    return None
+
+
+def check_container(path: Path) -> None:
+    """Refuse, before ffmpeg opens it, a file that is not an audio container by its first bytes. ffmpeg picks a
+    demuxer by content, whatever the name: an uploaded HLS playlist (text) made it open the server's own files
+    that the playlist listed, and a "live" one made it wait forever (hostile review)."""
+    with open(path, "rb") as f:
+        head = f.read(16)
+    if container(head) is None:
+        raise InputError(
+            f"cannot decode audio file {path.name}: it is not an audio container (expected wav, flac, ogg, mp3, webm or m4a)"
+        )
 
 
 def check_stream(path: Path, sr: int, channels: int, cap: float) -> None:
@@ -111,13 +138,15 @@ def load_audio(audio: AudioLike, sample_rate: int | None = None) -> np.ndarray:
             f"sample_rate {sample_rate!r} is not valid; expected an integer in {L.MIN_SAMPLE_RATE}..{L.MAX_SAMPLE_RATE} Hz"
         )
     a = audio
+    if a.size == 0:
+        raise InputError(f"audio array has shape {audio.shape}: there are no samples")
     if a.ndim == 2:
         if min(a.shape) > MAX_CHANNELS:
             raise InputError(
                 f"audio array has shape {audio.shape}; expected (samples,) or (channels, samples), "
                 f"at most {MAX_CHANNELS} channels"
             )
-        a = a.mean(axis=0 if a.shape[0] < a.shape[1] else 1)
+        a = to_mono(a, axis=0 if a.shape[0] < a.shape[1] else 1)
     if a.ndim != 1:
         raise InputError(f"audio array has shape {audio.shape}; expected (samples,) or (channels, samples)")
     if len(a) / sample_rate > MAX_SECONDS:
@@ -133,6 +162,21 @@ def load_audio(audio: AudioLike, sample_rate: int | None = None) -> np.ndarray:
     if not np.isfinite(a).all():
         raise InputError("audio contains NaN or infinite samples")
     return _to_rate(a, int(sample_rate))
+
+
+def to_mono(a: np.ndarray, axis: int) -> np.ndarray:
+    """Channels along `axis` -> their mean. Channels that cancel out (one the other inverted, as some stereo
+    microphones wire it) are refused with that reason, not called a silent recording."""
+    y = a.mean(axis=axis)
+    if a.shape[axis] > 1 and y.size and (np.issubdtype(a.dtype, np.integer) or np.issubdtype(a.dtype, np.floating)):
+        loud = max(abs(float(a.max())), abs(float(a.min())))  # no copy of the channels
+        mixed = max(abs(float(y.max())), abs(float(y.min())))
+        if np.isfinite(loud) and loud > 0 and mixed < CANCEL_SHARE * loud:
+            raise InputError(
+                "the channels cancel out when mixed to mono (one is the other turned upside down): "
+                "record in mono, or send one channel"
+            )
+    return y
 
 
 def _to_rate(y: np.ndarray, sr: int) -> np.ndarray:
@@ -151,6 +195,8 @@ def trim(y: np.ndarray) -> np.ndarray:
     peak = float(np.abs(y).max(initial=0.0))
     if peak < SILENCE_PEAK:
         raise InputError("the recording is silent: no speech found (speak a digit closer to the microphone)")
+    if peak > LOUD_PEAK:  # trimming is relative to the loudest frame: rescaling changes nothing but the overflow
+        y = (y / np.float32(peak)).astype(np.float32)
     if len(y) >= N_FFT:
         y, _ = librosa.effects.trim(y, top_db=TOP_DB, frame_length=N_FFT, hop_length=HOP_LENGTH)
     if len(y) < MIN_SECONDS * SAMPLE_RATE:

@@ -12,8 +12,10 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import math
 import os
 import re
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,6 +43,7 @@ UNIPEN_LETTERS_FILE = ("unipen_1bc_letters_train.npz", "ac21cc0aafb828cf859bf51a
 FEMNIST_FILE = ("femnist_train.npz", "ca41a96bef456d84f5a6daeadda1114b4fb93c0c64acf5391fb8387dde456d53")
 FSDD_SPEAKERS = ("george", "jackson", "lucas", "nicolas", "theo", "yweweler")
 FSDD_N_CLIPS = 3000
+MAX_IDX_BYTES = 1 << 30  # an IDX file's declared data (EMNIST byclass, the largest, is about 550 MB)
 
 # Validation and test splits, fixed before any model was trained.
 MNIST_VAL = 6000  # last rows of the MNIST training file (no writer ids are published)
@@ -75,28 +78,35 @@ def _check(path: Path, expected: str, algo: str = "sha256", gunzip: bool = False
         raise DataError(f"missing data file {path} ({algo} {expected}); run `python -m core.download` or see README")
     try:
         got = file_digest(path, algo, gunzip)
-    except (OSError, EOFError, gzip.BadGzipFile) as e:
+    except (OSError, EOFError, gzip.BadGzipFile, zlib.error) as e:  # zlib.error is no OSError: a flipped byte in a .gz
         raise DataError(f"corrupt data file {path}: {e}; expected {algo} {expected}") from e
     if got != expected:
         raise DataError(f"corrupt data file {path}: {algo} is {got}, expected {expected}; delete it and download again")
 
 
 def read_idx(path: Path) -> np.ndarray:
-    """An IDX file (gzip or plain) -> its array, checking the magic number and the size."""
+    """An IDX file (gzip or plain) -> its array, checking the magic number and the size. The header is read
+    first and the data after it only up to the size it declares (at most MAX_IDX_BYTES): a 7 MB .gz declaring
+    one image then holding 1.5 GB of zeros cost +3 GB when the whole stream was read before the check."""
     opener = gzip.open if path.suffix == ".gz" else open
     try:
         with opener(path, "rb") as f:
-            raw = f.read()
-    except (OSError, EOFError, gzip.BadGzipFile) as e:
+            head = f.read(4)
+            if len(head) < 4 or head[0] != 0 or head[1] != 0 or head[2] != 0x08 or not 1 <= head[3] <= 4:
+                raise DataError(f"{path} is not an unsigned-byte IDX file (bad magic number {head[:4].hex()})")
+            dims_raw = f.read(4 * head[3])
+            dims = tuple(int.from_bytes(dims_raw[4 * i : 4 * i + 4], "big") for i in range(len(dims_raw) // 4))
+            size = math.prod(dims)  # Python integers: np.prod wrapped (65536,)*4 round to 0
+            if len(dims) != head[3] or size > MAX_IDX_BYTES:
+                raise DataError(f"{path}: its header declares {dims}, {size:,} bytes; at most {MAX_IDX_BYTES:,} are read")
+            raw = f.read(size + 1)
+    except DataError:
+        raise
+    except (OSError, EOFError, gzip.BadGzipFile, zlib.error) as e:
         raise DataError(f"corrupt IDX file {path}: {e}") from e
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08 or not 1 <= raw[3] <= 4:
-        raise DataError(f"{path} is not an unsigned-byte IDX file (bad magic number {raw[:4].hex()})")
-    ndim = raw[3]
-    dims = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
-    start = 4 + 4 * ndim
-    if len(raw) - start != int(np.prod(dims)):
-        raise DataError(f"truncated IDX file {path}: header says {dims}, found {len(raw) - start} bytes of data")
-    return np.frombuffer(raw, dtype=np.uint8, offset=start).reshape(dims)
+    if len(raw) != size:
+        raise DataError(f"truncated IDX file {path}: header says {dims}, found {len(raw):,} bytes of data or more")
+    return np.frombuffer(raw, dtype=np.uint8).reshape(dims)
 
 
 def _find(root: Path, candidates: list[str]) -> Path:
@@ -146,6 +156,10 @@ def load_emnist(root: str | Path | None = None, subset: str = "digits", split: s
             raise DataError(f"missing data file {path}; run `python -m core.download emnist` or see README")
         arrays.append(read_idx(path))
     images, labels = arrays
+    if images.ndim != 3 or images.shape[1:] != (28, 28) or labels.ndim != 1 or len(images) != len(labels):
+        raise DataError(
+            f"EMNIST {subset} {split}: images {images.shape} and labels {labels.shape}; expected (n, 28, 28) and (n,)"
+        )
     return np.ascontiguousarray(images.transpose(0, 2, 1)), labels.astype(np.int64)
 
 

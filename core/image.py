@@ -21,6 +21,19 @@ BOX = 20  # the digit's larger side after scaling, pixels
 WORK_SIDE = 512  # larger inputs are shrunk to this side first; the result is 28x28 anyway
 INK_THRESHOLD = 0.25  # fraction of the ink range that counts as part of the digit's bounding box
 MIN_CONTRAST = 0.08  # ink range (0..1) below which the picture is called blank
+FLOAT_UNIT_TOP = 2.0  # a float picture whose maximum is at most this is 0..1 (resampling overshoots 1 a little)
+EXIF_ORIENTATION = 0x0112  # the EXIF tag saying how a stored picture is turned to be shown, and how to turn it
+EXIF_TURNS = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}  # as PIL.ImageOps.exif_transpose, applied to the shrunk picture
+SHRUNK_BY = "shrunk_by"  # open_image's note in the decoded image's info: file pixels per decoded pixel
+ROW_BAND = 256  # rows converted at a time where a picture needs float copies (a 24 MP RGBA: +1 GB in one piece)
 LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R BT.601 luminance weights of R, G, B
 
 ImageLike = np.ndarray | Image.Image | Path
@@ -30,25 +43,48 @@ Image.MAX_IMAGE_PIXELS = 2 * L.MAX_IMAGE_PIXELS  # PIL's own bomb guard, behind 
 
 def open_image(path: Path, side: int = L.DECODE_SIDE) -> Image.Image:
     """An explicit image file -> decoded PIL image. Bytes and header dimensions are checked *before*
-    decoding; JPEGs decode straight at about `side` pixels (draft mode), so a big photo costs little."""
+    decoding; JPEGs decode straight at about `side` pixels (draft mode), so a big photo costs little.
+    How much smaller than the file's own pixels it came out is in `info[SHRUNK_BY]` (1.0: full size)."""
     L.check_file_size(path, L.MAX_IMAGE_BYTES, "image")
+    im, keep = None, False
     try:
-        with Image.open(path) as im:
-            L.check_pixels(im.width, im.height)
-            if im.format == "JPEG":
-                im.draft(im.mode, (side, side))
-            im.load()
-            if max(im.size) >= 2 * side:  # other formats decode whole: shrunk the same way, by a whole factor
-                try:
-                    return im.reduce(max(im.size) // side)
-                except ValueError:  # a mode reduce() does not take (palette, 1-bit): kept whole
-                    pass
-            return im.copy()
+        im = Image.open(path)
+        L.check_pixels(im.width, im.height)
+        full = max(im.size)
+        if im.format == "JPEG":
+            im.draft(im.mode, (side, side))
+        im.load()  # a one-frame file is closed once decoded: `im` is kept, not copied (+67 MB for a 16 MP RGBA)
+        out = im
+        if max(im.size) >= 2 * side:  # other formats decode whole: shrunk the same way, by a whole factor
+            if im.mode in ("P", "PA", "1"):  # modes reduce() refuses: a palette shrunk whole cost +1 GB
+                out = im.convert(palette_mode(im))
+            out = out.reduce(max(im.size) // side)
+        # a phone stores a turned photo as shot, with an EXIF tag saying how to show it: read what people see
+        # (after shrinking: turning the whole picture first cost a full-size copy)
+        turn = EXIF_TURNS.get(im.getexif().get(EXIF_ORIENTATION, 1))
+        if turn is not None:
+            out = out.transpose(turn)
+        if out is im and im.fp is not None:  # several frames keep their file open: the first is copied, the file closed
+            out = im.copy()
+        out.info[SHRUNK_BY] = full / max(out.size)
+        keep = out is im
+        return out
     except InputError:
         raise
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError, EOFError) as e:
         why = str(e).replace(str(path), path.name)  # the file's folder is nobody's business
         raise InputError(f"cannot read image file {path.name}: {why}; expected PNG, JPEG or another PIL format") from None
+    finally:
+        if im is not None and not keep:
+            im.close()
+
+
+def palette_mode(im: Image.Image) -> str:
+    """The mode a palette or 1-bit image becomes before it is shrunk or read: RGBA only where it is
+    transparent (a quarter less memory than RGBA for every opaque palette PNG), L for 1-bit."""
+    if im.mode == "1":
+        return "L"
+    return "RGBA" if im.mode == "PA" or "transparency" in im.info else "RGB"
 
 
 def pil_to_array(im: Image.Image) -> np.ndarray:
@@ -62,7 +98,9 @@ def pil_to_array(im: Image.Image) -> np.ndarray:
     if mode in ("1", "L", "RGB", "RGBA", "F") or mode.startswith("I"):
         a = np.asarray(im)
         return a.astype(np.int32) if a.dtype.byteorder not in ("=", "|") else a  # big-endian I;16B
-    if mode in ("P", "PA", "LA", "La", "RGBa"):
+    if mode in ("P", "PA"):
+        return np.asarray(im.convert(palette_mode(im)))
+    if mode in ("LA", "La", "RGBa"):
         return np.asarray(im.convert("RGBA"))
     try:
         return np.asarray(im.convert("RGB"))  # CMYK, HSV, YCbCr, ...
@@ -90,49 +128,54 @@ def as_array(image: ImageLike, side: int = L.DECODE_SIDE) -> np.ndarray:
     return a
 
 
-def to_unit(a: np.ndarray) -> np.ndarray:
-    """Any numeric image array -> float32 in 0..1. Integers above 255 are read at their bit depth
-    (10-, 12-, 14- or 16-bit data in a uint16 all reach full scale); floats above 1 are 0..255."""
+def unit_scale(a: np.ndarray) -> tuple[float, bool]:
+    """(divisor, clip below 0) that bring a numeric image array to 0..1 (`to_unit`). Integers above 255 are
+    read at their bit depth (10-, 12-, 14- or 16-bit data in a uint16 all reach full scale); floats up to
+    FLOAT_UNIT_TOP are 0..1 (a 0..1 picture resized with cubic interpolation reaches 1.04: read as 0..255 it
+    was blank), larger ones 0..255, and above 255 their own maximum is full scale."""
     if a.dtype == bool:
-        return a.astype(np.float32)
+        return 1.0, False
     if np.issubdtype(a.dtype, np.integer):
         top = int(a.max(initial=0))
-        f = a.astype(np.float32)
         if top <= 255:
-            return f / 255.0
-        bits = min(max(top.bit_length(), 9), 32)  # ceil(log2(top + 1)), exact for any integer (uint64 too)
-        return np.clip(f, 0, None) / float(2**bits - 1)
+            return 255.0, False
+        return float(2 ** min(max(top.bit_length(), 9), 32) - 1), True  # ceil(log2(top + 1)), exact for any integer
     if np.issubdtype(a.dtype, np.floating):
-        f = a.astype(np.float32)
-        if not np.isfinite(f).all():
+        if not np.isfinite(a).all():
             raise InputError("image contains NaN or infinite values")
-        top = float(f.max(initial=0))
+        top = float(np.float32(a.max(initial=0)))
         if top > 255.0:
-            return np.clip(f, 0, None) / top
-        return f / 255.0 if top > 1.0 else f
+            return top, True
+        return (255.0, False) if top > FLOAT_UNIT_TOP else (1.0, False)
     raise InputError(f"image dtype {a.dtype} is not supported; expected uint8, integer, float or bool")
+
+
+def to_unit(a: np.ndarray, scale: tuple[float, bool] | None = None) -> np.ndarray:
+    """Any numeric image array -> float32 in 0..1 (`unit_scale`; pass it to convert a picture in parts)."""
+    divisor, clip = unit_scale(a) if scale is None else scale
+    f = a.astype(np.float32)
+    if clip:
+        np.clip(f, 0, None, out=f)
+    return f / np.float32(divisor) if divisor != 1.0 else f
 
 
 def paper_under(rgb_mean: np.ndarray, alpha: np.ndarray) -> float | None:
     """The paper a transparent drawing is composited over: white under dark ink, black under light ink
     (the alpha-weighted mean colour decides), so ink that lives only in the alpha channel stays visible.
     None when nothing is opaque. `rgb_mean`, `alpha`: (H, W) in 0..1."""
-    weight = float(alpha.sum())
+    return paper_from_sums(float((rgb_mean * alpha).sum()), float(alpha.sum()))
+
+
+def paper_from_sums(inked: float, weight: float) -> float | None:
+    """`paper_under` from its two sums (alpha-weighted mean colour, alpha), which a picture can give in parts."""
     if weight <= 0:
         return None
-    return 1.0 if float((rgb_mean * alpha).sum()) / weight < 0.5 else 0.0
-
-
-def flatten_alpha(a: np.ndarray) -> np.ndarray:
-    """(H, W, 4) in 0..1 -> (H, W, 3) composited over the paper that contrasts with the ink (`paper_under`)."""
-    rgb, alpha = a[..., :3], a[..., 3:4]
-    paper = paper_under(rgb.mean(axis=2), alpha[..., 0])
-    return rgb if paper is None else rgb * alpha + paper * (1.0 - alpha)
+    return 1.0 if inked / weight < 0.5 else 0.0
 
 
 def to_gray(a: np.ndarray) -> np.ndarray:
-    """(H, W, 3|4) array of any dtype -> (H, W) float32 luminance in 0..1, RGBA flattened as
-    `flatten_alpha` does. Works on (H, W) planes, never on a float copy of all channels: a 280x280 canvas
+    """(H, W, 3|4) array of any dtype -> (H, W) float32 luminance in 0..1, RGBA composited over the paper
+    `paper_under` picks. Works on (H, W) planes, never on a float copy of all channels: a 280x280 canvas
     PNG costs about 1 ms here instead of 7 (the Draw tab sends one with every stroke)."""
     if a.dtype == np.uint8:
         f, scale = a, np.float32(1.0 / 255.0)
@@ -172,14 +215,43 @@ def load_gray(image: ImageLike) -> np.ndarray:
     return np.clip(a, 0.0, 1.0).astype(np.float32)
 
 
+def opened(image: ImageLike) -> tuple[np.ndarray, float]:
+    """Path, PIL image or array -> (`as_array`'s array, file pixels per array pixel): what turns a box found on a
+    big photo file, decoded smaller, back into the file's pixels (1.0 for anything but a path). The decoded PIL
+    image is let go once it is an array (both held at once took a 16 MP RGBA PNG past the 200 MB bound)."""
+    if isinstance(image, Path):
+        im = open_image(image)
+        shrunk_by = float(im.info.get(SHRUNK_BY, 1.0))
+        return as_array(im), shrunk_by
+    return as_array(image), 1.0
+
+
 def load_rgb(image: ImageLike) -> np.ndarray:
     """Path, PIL image or array -> (H, W, 3) uint8 RGB (for photos of many digits; files decode at about DECODE_SIDE)."""
-    a = as_array(image)
+    return rgb_from_array(as_array(image))
+
+
+def rgb_from_array(a: np.ndarray) -> np.ndarray:
+    """`as_array`'s array -> (H, W, 3) uint8 RGB. Other dtypes and RGBA are converted ROW_BAND rows at a time: the
+    float copies of a whole 24 MP RGBA picture cost +1 GB; the result keeps the input's size, so a digit's box is
+    in the caller's pixels."""
     if a.dtype != np.uint8 or a.ndim == 3 and a.shape[2] == 4:
-        f = to_unit(a)
-        if f.ndim == 3 and f.shape[2] == 4:
-            f = flatten_alpha(f)
-        a = np.clip(f * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        scale = unit_scale(a)
+        paper = None
+        if a.ndim == 3 and a.shape[2] == 4:  # the paper under a transparent picture, from sums over all of it
+            inked = weight = 0.0
+            for r in range(0, a.shape[0], ROW_BAND):
+                f = to_unit(a[r : r + ROW_BAND], scale)
+                inked += float((f[..., :3].mean(axis=2) * f[..., 3]).sum())
+                weight += float(f[..., 3].sum())
+            paper = paper_from_sums(inked, weight)
+        out = np.empty(a.shape[:2] + ((3,) if a.ndim == 3 else ()), np.uint8)
+        for r in range(0, a.shape[0], ROW_BAND):
+            f = to_unit(a[r : r + ROW_BAND], scale)
+            if f.ndim == 3 and f.shape[2] == 4:
+                f = f[..., :3] if paper is None else f[..., :3] * f[..., 3:4] + paper * (1.0 - f[..., 3:4])
+            out[r : r + ROW_BAND] = np.clip(f * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        a = out
     if a.ndim == 2:
         a = np.repeat(a[..., None], 3, axis=2)
     return np.ascontiguousarray(a[..., :3])

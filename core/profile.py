@@ -13,7 +13,8 @@ model's.
 
 On disk: `torch.save` of {"format", "version", "sha256", "payload"}, where `payload` is the
 `torch.save`d content as a uint8 tensor and `sha256` its hash. Reading bounds the file's size,
-opens it with `weights_only=True`, checks the hash (a truncated, corrupted or hand-edited file is
+checks that the zip holds only stored entries that unpack to no more than that bound, opens it with
+`weights_only=True`, checks the hash (a truncated, corrupted or hand-edited file is
 refused), the schema and that the profile was made for this very checkpoint (its sha256). The
 hash is a checksum, not a signature: anyone can write a valid profile, so what a valid one may hold
 is bounded too (finite values, at most MAX_CORRECTION).
@@ -24,7 +25,9 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import re
 import stat
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -144,10 +147,13 @@ def load(path: str | Path, base_sha256: str, embed: int, classes: int) -> Profil
     if not isinstance(outer, dict) or outer.get("format") != FORMAT:
         raise DataError(f"{damaged} (no {FORMAT!r} header)")
     if outer.get("version") not in READABLE_VERSIONS:
-        raise DataError(f"profile {name} has version {outer.get('version')!r}; this code reads versions {READABLE_VERSIONS}")
+        raise DataError(f"profile {name} has version {shown(outer.get('version'))}; this code reads versions {READABLE_VERSIONS}")
     payload, expected = outer.get("payload"), outer.get("sha256")
     if not (torch.is_tensor(payload) and payload.dtype == torch.uint8 and payload.dim() == 1 and isinstance(expected, str)):
         raise DataError(f"{damaged} (no payload and checksum)")
+    # a 1.7 KB file can hold a tensor of 1 GB over one byte (stride 0): its size is checked before it is read
+    if payload.numel() > MAX_PROFILE_BYTES or payload.stride() != (1,) or payload.untyped_storage().nbytes() < payload.numel():
+        raise DataError(f"{damaged} (its payload is not {payload.numel():,} stored bytes of at most {MAX_PROFILE_BYTES:,})")
     data = payload.numpy().tobytes()
     got = hashlib.sha256(data).hexdigest()
     if got != expected:
@@ -170,12 +176,35 @@ def load(path: str | Path, base_sha256: str, embed: int, classes: int) -> Profil
     corrections = {}
     for m, c in table.items():
         if m not in MODALITIES or not isinstance(c, dict):
-            raise DataError(f"profile {name}: unknown modality {m!r}; expected some of {MODALITIES}")
+            raise DataError(f"profile {name}: unknown modality {shown(m)}; expected some of {MODALITIES}")
         corrections[m] = _correction(name, m, c, embed, classes)
     return Profile(base_sha256=made_for, corrections=corrections, l2=float(l2))
 
 
+def check_container(data: bytes, damaged: str) -> None:
+    """Refuse, before torch reads it, a file that is not `torch.save`'s zip or whose entries would unpack to more
+    than MAX_PROFILE_BYTES: torch.save stores entries uncompressed, so a compressed one is not from it (a 1 MB
+    file of deflated zeros unpacked to 1.6 GB before its checksum was read)."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as z:
+            entries = z.infolist()
+    except (zipfile.BadZipFile, ValueError, EOFError) as e:
+        raise DataError(f"{damaged} (not a torch.save zip: {e})") from None
+    if any(e.compress_type != zipfile.ZIP_STORED for e in entries):
+        raise DataError(f"{damaged} (compressed entries: torch.save writes none)")
+    if sum(e.file_size for e in entries) > MAX_PROFILE_BYTES:
+        raise DataError(f"{damaged} (its entries unpack to more than {MAX_PROFILE_BYTES:,} bytes)")
+
+
+def shown(value) -> str:
+    """A value read from a file, as a message may quote it: short words and numbers as they are, anything else by
+    its type only (a file's text is nobody's markup; a "version" of HTML was rendered on the Teach tab)."""
+    text = repr(value)
+    return text if len(text) <= 24 and re.fullmatch(r"'?[\w.-]*'?", text) else f"<a {type(value).__name__}>"
+
+
 def _torch_load(data: bytes, damaged: str):
+    check_container(data, damaged)
     try:
         return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - torch raises many types for a damaged or foreign file

@@ -11,7 +11,7 @@ left to right -> each box cut from the mask and normalized like MNIST.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import cv2
 import numpy as np
@@ -62,6 +62,19 @@ class Reading:
     @property
     def line_confidences(self) -> list[float]:
         return [ln.confidence for ln in self.lines]
+
+    def scaled(self, f: float) -> Reading:
+        """The same reading with every box `f` times larger (boxes found on a photo decoded smaller than its file)."""
+        if f == 1.0:
+            return self
+        digits = [replace(d, box=scale_box(d.box, f)) for d in self.digits]
+        return Reading(digits=digits, text=self.text, lines=[replace(ln, box=scale_box(ln.box, f)) for ln in self.lines])
+
+
+def scale_box(box: tuple[int, int, int, int], f: float) -> tuple[int, int, int, int]:
+    """(x, y, w, h) -> the box covering the same pixels at `f` times the size."""
+    x0, y0 = int(box[0] * f), int(box[1] * f)
+    return (x0, y0, int(np.ceil((box[0] + box[2]) * f)) - x0, int(np.ceil((box[1] + box[3]) * f)) - y0)
 
 
 def to_gray_u8(image: np.ndarray) -> tuple[np.ndarray, float]:

@@ -160,7 +160,8 @@ def load_expert(folder: Path, card: dict) -> np.ndarray | None:
 
 
 def check_threshold(threshold: float) -> float:
-    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0.0 <= threshold <= 1.0:
+    number = isinstance(threshold, (int, float, np.integer, np.floating)) and not isinstance(threshold, (bool, np.bool_))
+    if not number or not 0.0 <= threshold <= 1.0:  # numpy scalars count (np.float32(0.5) was refused)
         raise InputError(f"threshold {threshold!r} is not valid; expected a number from 0 to 1")
     return float(threshold)
 
@@ -392,6 +393,7 @@ class Recognizer:
         one digit."""
         from core import drawing
 
+        self.digits_only("reading drawn numbers")  # the line reader and the grouping read digits only
         return drawing.read_drawing(self, strokes)
 
     def read(self, image) -> reading.Reading:
@@ -402,10 +404,11 @@ class Recognizer:
         raises: no digits gives an empty Reading."""
         self.digits_only("reading photos of numbers")
         try:
-            rgb = I.load_rgb(image)
+            picture, shrunk_by = I.opened(image)  # a big photo file decodes smaller: boxes go back to its pixels
+            rgb = I.rgb_from_array(picture)
         except InputError:
             raise
         except Exception as e:  # noqa: BLE001 - same contract as preprocess
             log.warning("unexpected %s reading a photo", type(e).__name__, exc_info=True)
             raise InputError(f"the photo cannot be read ({type(e).__name__})") from None
-        return photo.read_photo(rgb, self.reader, self.classify_mnist, self.threshold)
+        return photo.read_photo(rgb, self.reader, self.classify_mnist, self.threshold).scaled(shrunk_by)

@@ -8,7 +8,8 @@ sit side by side (and touching neighbours overlap by a sliver at most). A stroke
 another (one pen-up gap in time, nothing drawn in between) needs less overlap to join it, because
 people finish a digit before starting the next.
 
-Extents that do not overlap never join, however the strokes were drawn. Pure functions on (n, 2)
+Extents that do not overlap never join, however the strokes were drawn, except two narrow ones whose
+centres all but coincide (a "1" drawn over again, a pixel to the side). Pure functions on (n, 2)
 arrays in canvas pixels (y down), as `core.strokes.parse_strokes` returns them.
 """
 
@@ -19,6 +20,7 @@ import numpy as np
 OVERLAP = 0.5  # join two groups when their x extents overlap by this share of the narrower one ...
 OVERLAP_NEXT = 0.3  # ... or by this share when one was drawn straight after the other
 MIN_WIDTH = 0.12  # a group narrower than this share of the drawing's height (a "1", a dot) joins by its centre
+RETRACE = 0.25  # two narrow groups join when their centres are this share of MIN_WIDTH apart (3% of the height)
 
 
 def extent(parts: list[np.ndarray]) -> tuple[float, float, float, float]:
@@ -29,7 +31,8 @@ def extent(parts: list[np.ndarray]) -> tuple[float, float, float, float]:
 
 def joins(a: tuple[float, float], b: tuple[float, float], min_w: float, consecutive: bool) -> bool:
     """Do two groups' x extents (x0, x1) overlap enough to be one digit? A group narrower than `min_w`
-    (a "1", the stem of a 4) joins when its centre lies at least min_w / 2 inside the other's extent."""
+    (a "1", the stem of a 4) joins when its centre lies at least min_w / 2 inside the other's extent; two
+    such groups join when their centres are at most RETRACE * min_w apart."""
     return bool(joins_many(a[0], a[1], b[0], b[1], min_w, consecutive))
 
 
@@ -43,7 +46,10 @@ def joins_many(a0, a1, b0, b1, min_w: float, consecutive) -> np.ndarray:
     c = (n0 + n1) / 2
     by_centre = np.minimum(c - w0, w1 - c) >= min_w / 2
     by_share = overlap >= np.where(consecutive, OVERLAP_NEXT, OVERLAP) * (n1 - n0)
-    return (overlap >= 0) & np.where(n1 - n0 < min_w, by_centre, by_share)
+    # both narrow (a "1" traced twice): neither can hold the other's centre, so they join when their centres all
+    # but coincide; before, a "1" drawn over again read "11", sure
+    retraced = np.abs((a0 + a1) / 2 - (b0 + b1) / 2) <= RETRACE * min_w
+    return np.where(w1 - w0 < min_w, retraced, (overlap >= 0) & np.where(n1 - n0 < min_w, by_centre, by_share))
 
 
 def group_strokes(parts: list[np.ndarray]) -> list[list[int]]:

@@ -96,8 +96,8 @@ def parse_strokes(strokes: StrokesLike) -> list[np.ndarray]:
 
     Accepts a list of strokes, each a sequence of (x, y) or (x, y, t); a dict with a "strokes"
     key (the canvas JSON); JSON text (a str or bytes is always JSON, never a file name); or an
-    explicit pathlib.Path to a JSON file. Strokes of a single point (taps) are dropped when
-    longer strokes exist. Every bound in core/limits.py is checked before the work it bounds.
+    explicit pathlib.Path to a JSON file. Strokes of a single point, or of points that all coincide
+    (taps), are dropped when strokes with length exist. Every bound in core/limits.py is checked before the work it bounds.
     """
     if isinstance(strokes, Path):
         strokes = read_strokes_file(strokes)
@@ -136,7 +136,10 @@ def parse_strokes(strokes: StrokesLike) -> list[np.ndarray]:
     long = [a for a in out if len(a) > 1]
     if not long:
         raise InputError("only one-point strokes (taps): a digit needs at least one stroke with two or more points")
-    return long
+    # a stroke whose points all coincide is a tap too (the canvas sends pen-down and a move at the same pixel):
+    # dropped where another stroke has length; before, one such dot stopped a whole drawn number
+    moved = [a for a in long if np.ptp(a, axis=0).max() > 0]
+    return moved or long
 
 
 def resample(points: np.ndarray, n: int = N_POINTS) -> np.ndarray:

@@ -30,8 +30,10 @@ error contract. What an answer looks like: demo/answers.py; the Teach tab: demo/
 from __future__ import annotations
 
 import argparse
+import html
 import logging
 import re
+import signal
 from pathlib import Path
 
 import gradio as gr
@@ -59,6 +61,10 @@ HINT_AUDIO = "🎙️ Record or upload one spoken digit (zero to nine)."
 # linger on the server (and all of them go when it stops).
 DELETE_CACHE = (300, 900)
 MESSAGE_CHARS = 300  # one line on the page or in {"error": ...}
+# Gradio keeps about 170 KB per browser session here, and drops the oldest once there are more than this many: with
+# its default (10,000) a stranger opening sessions could pin 1.6 GB (hostile review); 2,000 is at most ~340 MB. The
+# same stranger can push a user's Teach examples out sooner, so the Teach tab offers the profile as a download.
+SESSIONS = 2000
 
 CSS = """
 .big-digit { font-size: 96px; font-weight: 700; line-height: 1; text-align: center; }
@@ -94,9 +100,18 @@ def error_text(e: Exception) -> str:
     return f"this input could not be read (internal {type(e).__name__}; the server logged it)"
 
 
+_MARKUP = re.compile(r"([\\`*_\[\]()#!|~/])")  # Markdown's own punctuation (links, images, code, emphasis)
+
+
+def page_text(message: str) -> str:
+    """Text safe to show in gr.Markdown: HTML escaped and Markdown's punctuation backslashed, so nothing a request or
+    a file holds becomes markup (a profile's "version" made an <img> beacon and a page-wide <a>; hostile review)."""
+    return _MARKUP.sub(r"\\\1", html.escape(message, quote=False))
+
+
 def friendly(e: Exception) -> str:
-    """The one-line message a tab shows."""
-    return f"⚠️ {error_text(e)}"
+    """The one-line message a tab shows (as text, never markup)."""
+    return f"⚠️ {page_text(error_text(e))}"
 
 
 # ---------------------------------------------------------------- callbacks
@@ -372,6 +387,28 @@ def load_characters(checkpoints: str | None) -> Recognizer | None:
     return Recognizer.load(folder, model="characters") if (folder / "characters.pt").is_file() else None
 
 
+def stop_politely_on_sigterm() -> None:
+    """systemd, Docker and `kill` end a server with SIGTERM, which skipped Gradio's shutdown and atexit: the session
+    profiles and every upload stayed on disk, and a later server on the same cache folder served them (hostile
+    review). SIGTERM now stops it as Ctrl-C does: the server closes, `forget_uploads` deletes its files, atexit runs."""
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+
+
+def forget_uploads(blocks: gr.Blocks) -> None:
+    """Delete every upload and result file this server kept, as it stops: Gradio does so only when its server thread
+    finishes its shutdown, which the process does not wait for (after SIGTERM or Ctrl-C the uploads stayed)."""
+    from gradio.route_utils import delete_files_created_by_app
+
+    try:
+        delete_files_created_by_app(blocks, age=None)
+    except Exception:  # noqa: BLE001 - a cleanup at exit must not hide why the server stopped
+        log.warning("could not delete this server's uploads", exc_info=True)
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(prog="python -m demo.app", description="Open the digits web app.")
     ap.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
@@ -394,14 +431,20 @@ def main(argv: list[str] | None = None) -> None:
     except DataError as e:
         raise SystemExit(f"error: {e}") from None
     warm_up(recognizer)
-    build_app(recognizer, characters).queue(default_concurrency_limit=4).launch(
-        server_name=args.host,
-        server_port=args.port,
-        share=args.share,
-        css=CSS,
-        max_file_size=MAX_UPLOAD_BYTES,
-        app_kwargs={"middleware": [Middleware(RequestGuard)]},
-    )
+    stop_politely_on_sigterm()
+    blocks = build_app(recognizer, characters).queue(default_concurrency_limit=4)
+    try:
+        blocks.launch(
+            server_name=args.host,
+            server_port=args.port,
+            share=args.share,
+            css=CSS,
+            max_file_size=MAX_UPLOAD_BYTES,
+            state_session_capacity=SESSIONS,
+            app_kwargs={"middleware": [Middleware(RequestGuard)]},
+        )
+    finally:
+        forget_uploads(blocks)
 
 
 if __name__ == "__main__":

@@ -161,7 +161,8 @@ def parse_canvas(value: str | dict | None) -> tuple[list, np.ndarray | None]:
             raise InputError("canvas 'image' must be a PNG data URL")
         try:
             raw = base64.b64decode(url.split(",", 1)[1] if "," in url else url, validate=True)
-            with Image.open(io.BytesIO(raw)) as im:
+            with Image.open(io.BytesIO(raw), formats=["PNG"]) as im:  # the canvas sends PNG; other decoders
+                # of PIL raised what no one expects (a cut QOI picture: IndexError, hostile review)
                 if im.width > MAX_RASTER_SIDE or im.height > MAX_RASTER_SIDE or min(im.size) < 2:
                     raise InputError(
                         f"canvas image is {im.width}x{im.height}; expected the {DRAW_WIDTH}x{SIZE} canvas or smaller "
@@ -172,6 +173,6 @@ def parse_canvas(value: str | dict | None) -> tuple[list, np.ndarray | None]:
             raise InputError(f"canvas image is far larger than the {DRAW_WIDTH}x{SIZE} canvas; refused unread") from None
         except InputError:
             raise
-        except (ValueError, OSError) as e:
+        except (ValueError, OSError, IndexError, SyntaxError, EOFError) as e:
             raise InputError("canvas 'image' is not a readable PNG data URL") from e
     return strokes, image

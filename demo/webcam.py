@@ -276,6 +276,20 @@ def record_voice(seconds: float = VOICE_SECONDS) -> tuple[np.ndarray, int]:
 # ---------------------------------------------------------------- loop
 
 
+def fit_frame(view: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """A frame -> exactly `size` (w, h), scaled to fit and centred on black: a video writer takes one size only,
+    and OpenCV drops other frames with nothing but a log line (a folder of mixed photos lost half its frames)."""
+    w, h = size
+    if (view.shape[1], view.shape[0]) == (w, h):
+        return view
+    f = min(w / view.shape[1], h / view.shape[0])
+    small = cv2.resize(view, (max(1, round(view.shape[1] * f)), max(1, round(view.shape[0] * f))), interpolation=cv2.INTER_AREA)
+    out = np.zeros((h, w, 3), np.uint8)
+    y, x = (h - small.shape[0]) // 2, (w - small.shape[1]) // 2
+    out[y : y + small.shape[0], x : x + small.shape[1]] = small
+    return out
+
+
 def overlay(frame_bgr: np.ndarray, digits: list[reading.Digit], fps: float, note: str = "") -> np.ndarray:
     """Boxes, labels and confidences (digits that are not sure in another colour), numbers, FPS."""
     rgb = cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2RGB)
@@ -329,13 +343,12 @@ def run(args: argparse.Namespace) -> int:
                 view = cv2.cvtColor(cv2.resize(mask, (frame.shape[1], frame.shape[0])), cv2.COLOR_GRAY2BGR)
             if out_path:
                 if writer is None:
-                    writer = cv2.VideoWriter(
-                        str(out_path), cv2.VideoWriter_fourcc(*"mp4v"), DEFAULT_FPS, (view.shape[1], view.shape[0])
-                    )
+                    size = (view.shape[1], view.shape[0])  # the first frame's; later ones are fitted to it
+                    writer = cv2.VideoWriter(str(out_path), cv2.VideoWriter_fourcc(*"mp4v"), DEFAULT_FPS, size)
                     if not writer.isOpened():
                         writer = None
                         raise OutputError(f"--out {args.out}: OpenCV cannot open a video writer for it (use a .mp4 name)")
-                writer.write(view)
+                writer.write(fit_frame(view, size))
             n += 1
             if show:
                 cv2.imshow(WINDOW, view)

@@ -3,10 +3,12 @@ real recordings and drawings, the profile file's checks, and the CLI."""
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 import subprocess
 import sys
+import zipfile
 
 import numpy as np
 import pytest
@@ -176,6 +178,42 @@ def test_damaged_profiles_are_refused(taught, tmp_path):
         Recognizer.load(profile=tmp_path / "missing.pt")
 
 
+def deflated(blob: bytes) -> bytes:
+    """The same zip entries, deflated: what torch.load would unpack in full before any check of ours."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(blob)) as zin, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as z:
+        for info in zin.infolist():
+            z.writestr(info.filename, zin.read(info.filename))
+    return out.getvalue()
+
+
+def test_a_small_profile_that_unpacks_to_gigabytes_is_refused_before_unpacking(taught, tmp_path):
+    """A 200 KB file of deflated zeros unpacked to 1.6 GB (800 MB payload) before its checksum was read, and a
+    1.7 KB one whose payload claims 1 GB over a single byte cost +1 GB (hostile review); the zip's entries are
+    checked first (torch.save stores them uncompressed), then the payload's size before it is read."""
+    bomb = {"format": P.FORMAT, "version": P.VERSION, "sha256": "0" * 64, "payload": torch.zeros(64 * 2**20, dtype=torch.uint8)}
+    buf = io.BytesIO()
+    torch.save(bomb, buf)
+    small = deflated(buf.getvalue())
+    assert len(small) < MAX_PROFILE_BYTES
+    (tmp_path / "bomb.pt").write_bytes(small)
+    with pytest.raises(DataError, match="compressed entries"):
+        Recognizer.load(profile=tmp_path / "bomb.pt")
+    taught.save_profile(tmp_path / "me.pt")  # a valid profile, deflated: refused the same way (never unpacked)
+    (tmp_path / "me_deflated.pt").write_bytes(deflated((tmp_path / "me.pt").read_bytes()))
+    with pytest.raises(DataError, match="compressed entries"):
+        Recognizer.load(profile=tmp_path / "me_deflated.pt")
+    strided = io.BytesIO()  # 1 GB claimed over one stored byte (stride 0): 1.7 KB on disk, +1 GB when read
+    torch.save({**bomb, "payload": torch.zeros(1, dtype=torch.uint8).as_strided((2**30,), (0,))}, strided)
+    (tmp_path / "strided.pt").write_bytes(strided.getvalue())
+    with pytest.raises(DataError, match="stored bytes"):
+        Recognizer.load(profile=tmp_path / "strided.pt")
+    stored = io.BytesIO()  # stored entries that declare more than the bound (a payload over 1 MB) are refused too
+    torch.save({**bomb, "payload": torch.zeros(MAX_PROFILE_BYTES + 1, dtype=torch.uint8)}, stored)
+    with pytest.raises(DataError, match="unpack to more than"):
+        P.check_container(stored.getvalue(), "profile x")
+
+
 def rewrite(profile: P.Profile, path, **changes) -> None:
     """A well-formed profile file (valid checksum) with some fields changed, as another program could write."""
     fields = {"base_sha256": profile.base_sha256, "corrections": profile.corrections, "l2": profile.l2, **changes}
@@ -265,6 +303,9 @@ def test_cli_usage_errors_exit_2(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     assert AD.main(["--data", str(tmp_path / "empty"), "--out", str(tmp_path / "p.pt")]) == 2
     assert "no readable examples" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:  # a folder as --out: refused before any example is read or fitted
+        AD.main(["--data", str(tmp_path / "empty"), "--out", str(tmp_path)])
+    assert e.value.code == 2 and "is a folder" in capsys.readouterr().err
     done = subprocess.run([sys.executable, "-m", "core.adapt", "--help"], cwd=REPO, capture_output=True, text=True)
     assert done.returncode == 0 and "(default: profile.pt)" in done.stdout
 

@@ -102,12 +102,25 @@ def write_wav(path, y, sr):
         (lambda p: (np.zeros((2, 3, 4), np.float32), 8000), "shape"),
         (lambda p: (tone(1.0).astype(np.complex64), 8000), "dtype"),
         (lambda p: ([0.1, 0.2], 8000), "numpy array or a path"),
+        # hostile review: each of these had a misleading message ("silent", "NaN", "0.00 s long")
+        (lambda p: (np.stack([tone(1.0), -tone(1.0)]), 8000), "cancel out"),
+        (lambda p: (np.zeros((1, 0), np.float32), 8000), "no samples"),
+        (lambda p: (np.stack([tone(1.0), -tone(1.0)]).astype(np.complex64), 8000), "dtype"),
     ],
 )
 def test_bad_audio_gets_clear_messages(make, words, tmp_path):
     y, sr = make(tmp_path)
     with pytest.raises(InputError, match=words):
         A.audio_features(y, sr)
+
+
+def test_loud_float_audio_reads_as_the_same_words(recognizer):
+    """Float samples far beyond full scale (1e38) overflowed when squared for trimming: "0.00 s long"."""
+    clip = samples.fsdd()[0]
+    y = A.load_audio(clip.path)
+    for scale in (1e3, 1e20, 1e37):
+        np.testing.assert_allclose(A.trim(y * np.float32(scale)), A.trim(y), atol=1e-5)
+    assert recognizer.predict(audio=y * np.float32(1e37), sample_rate=A.SAMPLE_RATE).label == clip.digit
 
 
 def test_bad_audio_files(tmp_path):

@@ -72,6 +72,8 @@ def test_refusals_say_what_to_do(chars, recognizer):
         chars.adapt(strokes=[L_SHAPE], labels=[1])
     with pytest.raises(InputError, match="digits model"):
         chars.read(np.zeros((40, 40), np.uint8))
+    with pytest.raises(InputError, match="digits model"):  # it answered class indices as text: "A" read "10"
+        chars.read_strokes([L_SHAPE[0], [[x + 300, y] for x, y in L_SHAPE[0]]])
 
 
 def test_digits_model_is_unchanged(recognizer):

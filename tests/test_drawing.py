@@ -51,6 +51,16 @@ def test_one_digit_reads_as_predict_does(recognizer):
     assert same >= 19, f"{same}/20 read as predict(strokes=...) reads them"
 
 
+def test_a_dot_of_coinciding_points_does_not_stop_a_number(recognizer):
+    """The canvas sends [x, y, t]: a tap with a move on the same pixel is two equal points once t is dropped.
+    Such a dot made read_strokes raise "the strokes have no length" for the whole number (hostile review)."""
+    text, strokes = samples.pendigit_numbers(1, seed=4)[0]
+    strokes = [s.tolist() for s in strokes]
+    x, y = np.concatenate(strokes).max(axis=0)
+    dotted = recognizer.read_strokes(strokes + [[[x + 20, y, 0], [x + 20, y, 16]]])
+    assert dotted.text == recognizer.read_strokes(strokes).text == text
+
+
 @pytest.mark.parametrize("empty", [[], "[]", '{"strokes": []}', [[]], {"strokes": [[], []]}])
 def test_nothing_drawn_is_an_empty_reading(recognizer, empty):
     r = recognizer.read_strokes(empty)

@@ -250,6 +250,36 @@ def test_a_24_megapixel_photo_file_costs_what_the_limits_say(recognizer, tmp_pat
         assert mb <= MAX_EXTRA_MB, f"{name}: +{mb:.0f} MB"
 
 
+def test_palette_one_bit_and_transparent_pictures_cost_what_the_limits_say(recognizer, tmp_path):
+    # hostile review: a 46 KB palette PNG of 6000x4000 cost +1.1 GB in `read` (reduce() refuses palettes, so it
+    # was kept whole), a 4095x4095 RGBA PNG +765 MB and a 24 MP RGBA array +1 GB (float copies of every channel)
+    page = np.full((4000, 6000), 255, np.uint8)
+    page[1000:3000, 2900:3100] = 0
+    square = np.full((4095, 4095), 255, np.uint8)
+    square[1000:3000, 1900:2100] = 0
+    files = {
+        "palette PNG 6000x4000": Image.fromarray(page).convert("P"),
+        "1-bit PNG 6000x4000": Image.fromarray(page).convert("1"),
+        "palette PNG 4095x4095": Image.fromarray(square).convert("P"),
+        "RGBA PNG 4095x4095": Image.fromarray(np.dstack([square] * 3 + [np.full_like(square, 255)])),
+    }
+    items: list[tuple[str, object]] = []
+    for k, (name, im) in enumerate(files.items()):
+        im.save(tmp_path / f"{k}.png")
+        items.append((name, tmp_path / f"{k}.png"))
+    del files
+    rgba = np.full((4000, 6000, 4), 255, np.uint8)
+    rgba[1000:3000, 2900:3100, :3] = 0
+    items.append(("RGBA array 6000x4000", rgba))
+    for name, x in items:
+        for call in ("read", "predict"):
+            fn = (lambda x=x: recognizer.read(x)) if call == "read" else (lambda x=x: recognizer.predict(image=x))
+            out, sec, mb = bounded(fn)
+            assert not isinstance(out, Exception), f"{name}, {call}: {out!r}"
+            assert (out.text if call == "read" else str(out.label)) == "1", f"{name}, {call}: {out!r}"
+            assert mb <= MAX_EXTRA_MB, f"{name}, {call}: +{mb:.0f} MB"
+
+
 def colour_variants(tmp: Path) -> list[tuple[str, object]]:
     """The same 7 in every colour model and bit depth a user may hand over."""
     gray = seven_image()
@@ -346,6 +376,28 @@ def test_audio_requests_are_bounded(tmp_path):
         assert sec <= MAX_SECONDS and mb <= MAX_EXTRA_MB, f"{name}: {sec:.2f} s, +{mb:.0f} MB"
 
 
+def test_an_uploaded_playlist_never_makes_ffmpeg_open_other_files(tmp_path):
+    """ffmpeg picks its demuxer by content: an HLS playlist named clip.webm made it decode a server file the
+    playlist listed (its answer told whether the file exists), and a "live" one made it wait forever, holding a
+    worker (hostile review). Only audio containers reach ffmpeg, recognised by their first bytes."""
+    from core.audio import audio_features, container
+
+    secret = tmp_path / "secret.mp3"
+    made = subprocess.run(
+        ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "sine=frequency=300:duration=1", str(secret)], capture_output=True
+    )
+    if made.returncode != 0:
+        pytest.skip("ffmpeg cannot write mp3 here")
+    for name, end in (("clip.webm", "#EXT-X-ENDLIST\n"), ("live.webm", ""), ("list.m3u8", "#EXT-X-ENDLIST\n")):
+        playlist = tmp_path / name
+        playlist.write_text(f"#EXTM3U\n#EXT-X-TARGETDURATION:30\n#EXT-X-MEDIA-SEQUENCE:0\n#EXTINF:10.0,\nfile:{secret}\n{end}")
+        out, sec, mb = bounded(lambda p=playlist: audio_features(p))
+        assert isinstance(out, InputError) and "not an audio container" in str(out), f"{name}: {out!r}"
+        assert sec <= MAX_SECONDS and mb <= MAX_EXTRA_MB, f"{name}: {sec:.2f} s, +{mb:.0f} MB"
+    assert container(b"\x1a\x45\xdf\xa3\x01") and container(b"\0\0\0\x20ftypM4A ") and container(b"\xff\xfb\x90\x00")
+    assert container(b"#EXTM3U\n") is None and container(b"ffconcat version 1.0") is None and container(b"") is None
+
+
 def test_a_stream_without_duration_stops_decoding_at_the_limit(tmp_path):
     out = tmp_path / "stream.webm"
     made = subprocess.run(
@@ -364,7 +416,8 @@ def test_a_stream_without_duration_stops_decoding_at_the_limit(tmp_path):
 
 def test_a_stream_is_refused_on_its_header_before_decoding(tmp_path):
     # a format libsndfile does not read goes through ffmpeg: its rate is checked before any sample is decoded
-    out = tmp_path / "fast.wv"
+    # (WavPack in Matroska: only audio containers reach ffmpeg, test_an_uploaded_playlist_never_...)
+    out = tmp_path / "fast.mka"
     made = subprocess.run(
         ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "anullsrc=r=2000000:cl=7.1", "-t", "7", "-c:a", "wavpack", str(out)],
         capture_output=True,
@@ -395,8 +448,11 @@ def test_the_api_raises_only_the_two_error_types(recognizer):
     for kw in weird:
         with pytest.raises(InputError):
             recognizer.predict(**kw)
-    with pytest.raises(InputError, match="threshold"):
-        type(recognizer)(recognizer.model, recognizer.card, threshold=2.0)
+    for bad in (2.0, float("nan"), np.bool_(True), "0.5"):
+        with pytest.raises(InputError, match="threshold"):
+            type(recognizer)(recognizer.model, recognizer.card, threshold=bad)
+    for fine in (np.float32(0.5), np.int64(1), 0):  # numpy numbers are numbers (np.float32(0.5) was refused)
+        assert type(recognizer)(recognizer.model, recognizer.card, threshold=fine).threshold == float(fine)
     for picture in (Image.new("L", (0, 0)), Image.new("RGB", (5, 0))):  # read: "raises nothing else" too
         with pytest.raises(InputError, match="nothing to read"):
             recognizer.read(picture)

@@ -16,6 +16,8 @@ endpoint tells a planted path from a missing one, nor shows a byte of it.
 
 from __future__ import annotations
 
+import base64
+import io
 import json
 import math
 import os
@@ -30,6 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import gradio as gr
 import httpx
 import numpy as np
 import pytest
@@ -249,6 +252,10 @@ def files(tmp_path_factory) -> dict[str, Path]:
     f["empty_wav"].write_bytes(b"")
     f["corrupt_wav"] = d / "corrupt.wav"
     f["corrupt_wav"].write_bytes(b"RIFF" + os.urandom(4000))
+    # an HLS playlist named like a recording: ffmpeg opened the server files it lists, and a live one (no
+    # #EXT-X-ENDLIST) held a worker forever (hostile review)
+    f["playlist_webm"] = d / "clip.webm"
+    f["playlist_webm"].write_text(f"#EXTM3U\n#EXT-X-TARGETDURATION:30\n#EXT-X-MEDIA-SEQUENCE:0\n#EXTINF:10.0,\nfile:{tone}\n")
     if shutil.which("ffmpeg"):
         webm = d / "long.webm"
         subprocess.run(
@@ -354,6 +361,18 @@ CASES = [
         "URLs are not fetched",
         400,
     ),
+    *(
+        Case(  # hostile review: only application/json was checked, and FastAPI parses these as JSON too
+            f"image FileData http URL, content type {ctype or 'none'}",
+            lambda s, f, ctype=ctype: raw_call(
+                s, "predict_image", [file_data("http://203.0.113.9/huge.png")], headers={"content-type": ctype}
+            ),
+            "http",
+            "URLs are not fetched",
+            400,
+        )
+        for ctype in ("application/vnd.x+json", "application/json-patch+json", "text/plain", "")
+    ),
     # bodies: bounded before they are read or parsed
     Case(
         "50 MB stroke body, Content-Length",
@@ -408,6 +427,7 @@ CASES = [
     Case("zero-byte WAV", upload("/predict_speech", "empty_wav"), "error", "empty.wav"),
     Case("corrupt WAV", upload("/predict_speech", "corrupt_wav"), "error", "corrupt.wav"),
     Case("10-minute webm", upload("/predict_speech", "long_webm"), "error", "at most 30 s"),
+    Case("a live HLS playlist named clip.webm", upload("/predict_speech", "playlist_webm"), "error", "not an audio container"),
 ]
 
 
@@ -643,8 +663,6 @@ def test_webcam_video_writer_that_fails_to_open_is_an_error(tmp_path, monkeypatc
 
 
 def canvas_value(png: bytes, strokes=None) -> str:
-    import base64
-
     return json.dumps(
         {"strokes": strokes or [[[140, 50], [140, 230]]], "image": "data:image/png;base64," + base64.b64encode(png).decode()}
     )
@@ -661,12 +679,100 @@ def one_line(message: str) -> bool:
     return message.startswith("⚠️ ") and "\n" not in message and "/tmp" not in message and "went wrong" not in message
 
 
+def test_a_photo_inlined_in_the_request_is_never_decoded(tmp_path):
+    """gr.Image decoded a data: URL whole before the app's pixel check (9000x10000 px in 383 KB: +840 MB, 5.5 s);
+    the Photo tab's input takes uploaded files only."""
+    from gradio.data_classes import ImageData
+
+    from demo.guard import PhotoInput
+
+    png = tmp_path / "huge.png"
+    Image.new("RGB", (9000, 10000), "white").save(png)
+    url = "data:image/png;base64," + base64.b64encode(png.read_bytes()).decode()
+    component = PhotoInput(type="filepath", image_mode=None)
+    for payload in (ImageData(path=None, url=url), ImageData(path=str(png), url=url), ImageData(path=None)):
+        t = time.perf_counter()
+        with pytest.raises(gr.Error, match="uploaded file"):
+            component.preprocess(payload)
+        assert time.perf_counter() - t < 0.5
+    assert component.preprocess(ImageData(path=str(png))) == str(png) and component.preprocess(None) is None
+
+
+def test_messages_on_the_page_are_text_never_markup(tmp_path):
+    """A profile's "version" was quoted into the Teach tab's Markdown: an <img> beacon and a page-wide <a> rendered
+    (hostile review). Messages are escaped for the page, and a file's contents are not quoted."""
+    import torch
+
+    from core import InputError, Recognizer
+    from core import profile as P
+    from demo.app import friendly
+
+    beacon = '<img src="http://198.51.100.7/b.png"> [x](http://198.51.100.7/) ![i](http://198.51.100.7/i.png) `c` *e*'
+    shown = friendly(InputError(beacon))
+    assert "<img" not in shown and "](" not in shown and "http://" not in shown and "&lt;img" in shown
+    bad = tmp_path / "bad.pt"
+    torch.save({"format": P.FORMAT, "version": beacon, "sha256": "0" * 64, "payload": torch.zeros(4, dtype=torch.uint8)}, bad)
+    with pytest.raises(P.DataError) as e:
+        Recognizer.load(profile=bad)
+    assert "img" not in str(e.value) and "<a str>" in str(e.value)
+
+
+def test_sigterm_stops_the_server_and_removes_what_strangers_left(tmp_path):
+    """SIGTERM (systemd, Docker, kill) skipped Gradio's shutdown and atexit: uploads and session profiles stayed,
+    and the next server on the same cache folder served them (hostile review). Now it stops as Ctrl-C does."""
+    from gradio_client import Client, handle_file
+
+    env = {**os.environ, "TMPDIR": str(tmp_path / "tmp"), "GRADIO_TEMP_DIR": str(tmp_path / "cache")}
+    (tmp_path / "tmp").mkdir()
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "demo.app", "--port", str(port)],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.time() + 120
+        while True:
+            assert proc.poll() is None, proc.stdout.read().decode()[-2000:]
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.time() < deadline, "demo.app did not answer in time"
+            time.sleep(0.5)
+        png = tmp_path / "seven.png"
+        img = np.full((64, 64), 255, np.uint8)
+        img[10:54, 30:34] = 0
+        Image.fromarray(img).save(png)
+        Client(f"http://127.0.0.1:{port}/", verbose=False).predict(handle_file(str(png)), api_name="/predict_image")
+        assert list((tmp_path / "tmp").glob("digits-profiles-*")), "the Teach tab's profile folder is made at start"
+        assert any(p.is_file() for p in (tmp_path / "cache").rglob("*")), "the upload is in Gradio's cache"
+        proc.terminate()
+        proc.wait(timeout=30)
+    finally:
+        browser.stop(proc)
+    assert not list((tmp_path / "tmp").glob("digits-profiles-*"))
+    ours = {p.name for p in (REPO / "docs").glob("*")}  # the Model tab's pictures, copied at start, are the app's own
+    assert not [p for p in (tmp_path / "cache").rglob("*") if p.is_file() and p.name not in ours], "uploads left behind"
+
+
+def qoi_start() -> bytes:
+    """The first 30 bytes of a 64x64 QOI picture (a format PIL reads, the canvas never sends)."""
+    buf = io.BytesIO()
+    Image.new("RGBA", (64, 64), (255, 255, 255, 255)).save(buf, "QOI")
+    return buf.getvalue()[:30]
+
+
 def test_draw_tab_refuses_a_bomb_raster_and_bad_canvas_json(app, tmp_path):
     bomb = png_bomb(tmp_path / "bomb.png", 12000, 12000).read_bytes()
     for value, words in (
         (canvas_value(bomb), "canvas"),
         (canvas_value(png_bomb(tmp_path / "wide.png", 4000, 3).read_bytes()), "4000x3"),
         (canvas_value(b"not a png"), "not a readable PNG"),
+        (canvas_value(qoi_start()), "not a readable PNG"),  # PIL's QOI decoder raised IndexError on a cut picture
         ("[" * 100_000, "nested deeper"),
         ('"just a string"', "JSON object"),
         (json.dumps({"strokes": [[[1e400, 2], [3, 4]]]}), ""),

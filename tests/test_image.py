@@ -132,3 +132,57 @@ def test_low_percentile_is_numpys():
     for n in (1, 2, 5, 19, 20, 21, 1000):
         a = r.random(n).astype(np.float32)
         assert low_percentile(a, 5) == pytest.approx(float(np.percentile(a, 5)), abs=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
+def test_banded_rgb_equals_compositing_the_whole_picture(dtype, monkeypatch):
+    """load_rgb converts RGBA and other dtypes a band of rows at a time (a 24 MP RGBA cost +1 GB whole);
+    with bands smaller than the picture it gives what compositing all of it at once gives."""
+    import core.image as I
+
+    rng = np.random.default_rng(3)
+    top = {np.uint8: 255, np.uint16: 4095, np.float32: 1.0}[dtype]
+    a = (rng.random((53, 37, 4)) * top).astype(dtype)
+    f = I.to_unit(a)
+    rgb, alpha = f[..., :3], f[..., 3:4]
+    paper = 1.0 if float((rgb * alpha).sum() / (3 * alpha.sum())) < 0.5 else 0.0
+    want = np.clip((rgb * alpha + paper * (1.0 - alpha)) * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    monkeypatch.setattr(I, "ROW_BAND", 7)
+    np.testing.assert_array_equal(I.load_rgb(a), want)
+
+
+@pytest.mark.parametrize("side", [900, 6000])  # read whole, and shrunk by a whole factor first
+def test_a_photo_stored_turned_is_read_as_shown(tmp_path, side):
+    """Phones store a photo as shot and an EXIF tag says how to turn it; every orientation reads as people see it
+    (hostile review: a page stored turned, tag 6, read "0\\n8", both digits "sure")."""
+    from core.image import open_image
+
+    page = np.full((side // 3, side), 255, np.uint8)
+    page[:, : side // 2] = 0  # left half dark: any turn or flip shows
+    page[: side // 12, :] = 128  # a grey band at the top
+    undo = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
+            5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_90, 7: Image.Transpose.TRANSVERSE,
+            8: Image.Transpose.ROTATE_270}  # fmt: skip
+    for tag in range(1, 9):
+        stored = Image.fromarray(page) if tag == 1 else Image.fromarray(page).transpose(undo[tag])
+        exif = stored.getexif()
+        exif[0x0112] = tag
+        stored.save(tmp_path / f"{tag}.png", exif=exif.tobytes())
+        got = np.asarray(open_image(tmp_path / f"{tag}.png").convert("L"))
+        assert got.shape[1] == 3 * got.shape[0], tag
+        small = np.asarray(Image.fromarray(page).resize(got.shape[::-1], Image.BOX))
+        assert np.abs(got.astype(int) - small).mean() < 3, tag
+
+
+def test_a_float_picture_a_little_over_one_is_still_zero_to_one(recognizer):
+    """Cubic resizing takes a 0..1 picture to 1.04; read as 0..255 it was called blank (hostile review)."""
+    from core.image import to_unit
+
+    seven = np.full((120, 120), 1.0, np.float32)
+    seven[20:30, 20:100] = 0.0
+    seven[30:100, 70:80] = 0.0
+    for top in (1.0, 1.001, 1.04, 1.9):
+        x = seven * top
+        assert to_unit(x).max() == pytest.approx(top)
+        assert recognizer.predict(image=x).label == recognizer.predict(image=seven).label
+    assert to_unit(seven * 255.0).max() == pytest.approx(1.0)  # 0..255 floats as before

@@ -302,6 +302,25 @@ def test_boxes_map_back_to_input_pixels(scale):
         assert d.crop is None or d.crop.shape == (28, 28)
 
 
+def test_a_big_photo_file_gives_boxes_in_its_own_pixels(recognizer, tmp_path):
+    """A 6000x4000 file decodes at about 2048 px (PNG reduced, JPEG drafted), and the boxes came back in the
+    decoded picture's pixels, half what the file shows (hostile review). `read(Path)` scales them back."""
+    from PIL import Image
+
+    page = np.full((4000, 6000), 255, np.uint8)
+    page[1500:2500, 2950:3050] = 0  # a "1" 1000 px tall
+    for name in ("big.png", "big.jpg"):
+        Image.fromarray(page).save(tmp_path / name)
+        r = recognizer.read(tmp_path / name)
+        assert r.text == "1", name
+        assert iou(r.digits[0].box, (2950, 1500, 100, 1000)) > 0.6, (name, r.digits[0].box)  # was (1467, 745, 73, 520)
+        assert iou(r.lines[0].box, (2950, 1500, 100, 1000)) > 0.6, (name, r.lines[0].box)
+    small = cv2.resize(page, (1500, 1000), interpolation=cv2.INTER_AREA)  # under the decode side: as before
+    Image.fromarray(small).save(tmp_path / "small.png")
+    assert iou(recognizer.read(tmp_path / "small.png").digits[0].box, (737, 375, 25, 250)) > 0.6
+    assert reading.scale_box((10, 20, 5, 7), 2.0) == (20, 40, 10, 14)
+
+
 # ---------------------------------------------------------------- Recognizer.read
 
 

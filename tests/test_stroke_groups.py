@@ -31,6 +31,16 @@ def test_touching_neighbours_are_two_digits():
     assert group_strokes(zero + touching_one) == [[0], [1]]
 
 
+def test_a_one_drawn_over_again_is_one_digit_and_two_ones_are_two():
+    """Two narrow strokes could never join (neither holds the other's centre): a "1" traced twice read "11", sure
+    (hostile review). Centres within RETRACE * MIN_WIDTH of the height join; a written "11" stays two."""
+    again = [line((100, 50), (100, 250)), line((101, 50), (100, 250))]
+    assert group_strokes(again) == [[0, 1]]
+    assert group_strokes([line((100, 50), (100, 250)), line((104, 52), (103, 248))] + SEVEN) == [[0, 1], [2]]
+    assert group_strokes([line((100, 50), (100, 250)), line((130, 50), (130, 250))]) == [[0], [1]]  # "11"
+    assert group_strokes([line((100, 50), (100, 250)), line((112, 50), (112, 250))]) == [[0], [1]]  # close "11"
+
+
 def test_groups_run_left_to_right_whatever_the_drawing_order():
     shifted = [s + np.array([320.0, 0.0]) for s in FOUR]  # right of the seven
     assert group_strokes(SEVEN + shifted + ONE) == [[3], [0], [1, 2]]

@@ -79,3 +79,6 @@ def test_a_tap_beside_a_real_stroke_is_ignored():
     a = strokes_to_pendigits([[(0, 0), (0, 100)], [(5, 5)]])
     b = strokes_to_pendigits([[(0, 0), (0, 100)]])
     np.testing.assert_allclose(a, b)
+    # a tap the canvas sent as pen-down and a move on the same pixel: a dot too (it stopped a drawn number)
+    c = strokes_to_pendigits([[(0, 0), (0, 100)], [(5, 5, 0.0), (5, 5, 16.0)]])
+    np.testing.assert_allclose(c, b)

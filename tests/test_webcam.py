@@ -73,6 +73,32 @@ def test_folder_and_image_sources(tmp_path, mnist_test):
     assert [d["label"] for d in sorted(rows[0]["digits"], key=lambda d: d["box"][0])] == [5, 8]
 
 
+def test_a_folder_of_photos_of_many_sizes_keeps_every_frame_in_the_video(tmp_path, mnist_test):
+    """A video writer takes one frame size; OpenCV dropped the others with only a log line (hostile review:
+    4 photos in, 2 frames out). Each frame is fitted to the first one's size."""
+    import cv2
+
+    xi, yi = mnist_test
+    page = cv2.cvtColor(synth.compose(xi, yi, ["58"], np.random.default_rng(2)).image, cv2.COLOR_RGB2BGR)
+    for k, (w, h) in enumerate(((640, 480), (1280, 720), (640, 480), (300, 900))):
+        cv2.imwrite(str(tmp_path / f"{k}.png"), cv2.resize(page, (w, h)))
+    out, js = tmp_path / "o.mp4", tmp_path / "j.jsonl"
+    r = run_webcam("--source", tmp_path, "--headless", "--out", out, "--json", js)
+    assert r.returncode == 0, r.stderr
+    assert len(js.read_text().splitlines()) == 4
+    cap = cv2.VideoCapture(str(out))
+    sizes = []
+    while True:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        sizes.append(frame.shape[:2])
+    cap.release()
+    assert sizes == [(480, 640)] * 4
+    tall = webcam.fit_frame(np.full((900, 300, 3), 255, np.uint8), (640, 480))
+    assert tall.shape == (480, 640, 3) and tall[:, :200].max() == 0 and tall[:, 270:370].min() == 255  # centred
+
+
 def test_bad_sources_exit_cleanly(tmp_path):
     fake = tmp_path / "notvideo.mp4"
     fake.write_text("this is text")

@@ -16,7 +16,23 @@ def read_photo(
     rgb: np.ndarray, reader: line_model.LineNet | None, classify: Callable[[list], np.ndarray], threshold: float
 ) -> reading.Reading:
     """(H, W, 3) uint8 photo -> Reading. `classify`: (n) 28x28 crops -> (n, 10) probabilities: the
-    component reader's digits, or the line reader's second opinion on digits that stand alone."""
+    component reader's digits, or the line reader's second opinion on digits that stand alone.
+
+    Both readers look for dark ink on light paper. Where the picture's light end reaches further from its median
+    than its dark end (chalk on a board, white digits on black: `reading.light_ink`), it is read inverted as well
+    and the reading with more sure confidence is kept (a white-on-black "1947" read "97", both digits "sure")."""
+    found = read_dark_ink(rgb, reader, classify, threshold)
+    if reading.light_ink(rgb):
+        other = read_dark_ink(255 - rgb, reader, classify, threshold)
+        if reading.sureness(other) > reading.sureness(found):
+            return other
+    return found
+
+
+def read_dark_ink(
+    rgb: np.ndarray, reader: line_model.LineNet | None, classify: Callable[[list], np.ndarray], threshold: float
+) -> reading.Reading:
+    """`read_photo` for dark ink on light paper."""
     if reader is not None:
         return read_lines(reader, rgb, threshold, classify)
     lines, crops = reading.segment(rgb)

@@ -302,6 +302,28 @@ def test_boxes_map_back_to_input_pixels(scale):
         assert d.crop is None or d.crop.shape == (28, 28)
 
 
+def test_light_ink_on_a_dark_ground_is_read(recognizer):
+    """A white-on-black "1947" read "97", both digits "sure" (hostile review): a picture whose light end reaches
+    further than its dark end is read inverted too, and the surer reading is kept. Dark ink, dim or with a glare,
+    is read as before."""
+    page = np.full((300, 900), 255, np.uint8)
+    for i, d in enumerate("1947"):
+        cv2.putText(page, d, (40 + 200 * i, 220), cv2.FONT_HERSHEY_SIMPLEX, 6, 0, 18)
+    rgb = np.repeat(page[..., None], 3, axis=2)
+    assert recognizer.read(rgb).text == "1947" and not reading.light_ink(rgb)
+    assert reading.light_ink(255 - rgb) and recognizer.read(255 - rgb).text == "1947"
+    dim = (rgb * 0.3).astype(np.uint8)
+    glare = dim.copy()
+    glare[:40, 700:] = 255  # a lamp's reflection on a dim page
+    for name, picture in (("dim", dim), ("dim with a glare", glare)):
+        assert recognizer.read(picture).text == "1947", name
+    xi, yi = samples.mnist()  # white digits on black, MNIST's own convention, written side by side
+    strip = np.pad(np.hstack([np.pad(im, ((0, 0), (0, 4))) for im in xi[:4]]), 20)
+    strip = cv2.resize(strip, None, fx=3, fy=3, interpolation=cv2.INTER_LINEAR)
+    assert reading.light_ink(np.repeat(strip[..., None], 3, axis=2))
+    assert recognizer.read(strip).text == recognizer.read(255 - strip).text == "".join(str(v) for v in yi[:4])
+
+
 def test_a_big_photo_file_gives_boxes_in_its_own_pixels(recognizer, tmp_path):
     """A 6000x4000 file decodes at about 2048 px (PNG reduced, JPEG drafted), and the boxes came back in the
     decoded picture's pixels, half what the file shows (hostile review). `read(Path)` scales them back."""

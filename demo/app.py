@@ -30,9 +30,7 @@ error contract. What an answer looks like: demo/answers.py; the Teach tab: demo/
 from __future__ import annotations
 
 import argparse
-import html
 import logging
-import re
 import signal
 from pathlib import Path
 
@@ -48,6 +46,7 @@ from demo import render
 from demo.answers import as_json, big, big_number, fit, model_card_markdown
 from demo.canvas import DRAW_WIDTH, StrokeCanvas, parse_canvas
 from demo.guard import MAX_UPLOAD_BYTES, PhotoInput, RequestGuard, UploadInput, upload
+from demo.messages import error_text, friendly
 from demo.teach import STATE_SECONDS, Teacher, Teaching, build_tab
 
 log = logging.getLogger("demo")
@@ -60,7 +59,6 @@ HINT_AUDIO = "🎙️ Record or upload one spoken digit (zero to nine)."
 # Every 5 minutes, delete uploads and results older than 15 minutes: strangers' files do not
 # linger on the server (and all of them go when it stops).
 DELETE_CACHE = (300, 900)
-MESSAGE_CHARS = 300  # one line on the page or in {"error": ...}
 # Gradio keeps about 170 KB per browser session here, and drops the oldest once there are more than this many: with
 # its default (10,000) a stranger opening sessions could pin 1.6 GB (hostile review); 2,000 is at most ~340 MB. The
 # same stranger can push a user's Teach examples out sooner, so the Teach tab offers the profile as a download.
@@ -78,40 +76,6 @@ CSS = """
 #teach-status table, #teach-scores table { font-size: 13px; }
 #teach-status th, #teach-status td { padding: 2px 6px; text-align: center; }
 """
-
-
-# ---------------------------------------------------------------- error contract
-
-
-_DIRS = re.compile(r"(?<![\w.:/])(?:[A-Za-z]:)?[\\/](?:[^\\/\s'\"]+[\\/])+")
-
-
-def clean(message: str) -> str:
-    """One line with no server folders in it: `/tmp/gradio/ab12/x.png` -> `x.png`."""
-    one = " ".join(_DIRS.sub("", str(message)).split())
-    return one if len(one) <= MESSAGE_CHARS else one[: MESSAGE_CHARS - 1] + "…"
-
-
-def error_text(e: Exception) -> str:
-    """Any failure -> one line without server paths; unexpected ones are logged with their traceback."""
-    if isinstance(e, (InputError, DataError)):
-        return clean(str(e))
-    log.exception("unexpected error in a callback")
-    return f"this input could not be read (internal {type(e).__name__}; the server logged it)"
-
-
-_MARKUP = re.compile(r"([\\`*_\[\]()#!|~/])")  # Markdown's own punctuation (links, images, code, emphasis)
-
-
-def page_text(message: str) -> str:
-    """Text safe to show in gr.Markdown: HTML escaped and Markdown's punctuation backslashed, so nothing a request or
-    a file holds becomes markup (a profile's "version" made an <img> beacon and a page-wide <a>; hostile review)."""
-    return _MARKUP.sub(r"\\\1", html.escape(message, quote=False))
-
-
-def friendly(e: Exception) -> str:
-    """The one-line message a tab shows (as text, never markup)."""
-    return f"⚠️ {page_text(error_text(e))}"
 
 
 # ---------------------------------------------------------------- callbacks

@@ -26,6 +26,8 @@ from core import profile as profiles
 from core.limits import MAX_TEACH_PER_DIGIT
 from core.recognizer import preprocess
 from demo.canvas import parse_canvas
+from demo.guard import upload
+from demo.messages import friendly
 
 LOO_MAX = 50  # leave-one-out refits once per example: past this many it would take seconds per Add
 STATE_SECONDS = 2 * 3600  # a session's examples and profile are dropped this long after its last change
@@ -92,7 +94,6 @@ class Teacher:
 
     def add(self, canvas_value: str | None, audio_path: str | None, digit: str | None, t: Teaching | None):
         """The canvas and/or recording as one example of `digit`; refit and recheck."""
-        from demo.app import friendly, upload  # the app's one path-trusting helper and message style
 
         t = t or Teaching()
         if digit not in [str(k) for k in range(10)]:
@@ -128,7 +129,6 @@ class Teacher:
 
     def load(self, path: str | None, t: Teaching | None):
         """An uploaded profile file becomes the session's profile (the examples so far are set aside)."""
-        from demo.app import friendly, upload
 
         t = t or Teaching()
         if not path:

@@ -705,7 +705,7 @@ def test_messages_on_the_page_are_text_never_markup(tmp_path):
 
     from core import InputError, Recognizer
     from core import profile as P
-    from demo.app import friendly
+    from demo.messages import friendly
 
     beacon = '<img src="http://198.51.100.7/b.png"> [x](http://198.51.100.7/) ![i](http://198.51.100.7/i.png) `c` *e*'
     shown = friendly(InputError(beacon))
@@ -800,7 +800,7 @@ def test_photo_tab_and_speak_tab_give_one_line(app, files):
 
 
 def test_error_messages_name_no_server_folder():
-    from demo.app import clean, error_text
+    from demo.messages import clean, error_text
 
     assert clean("cannot read image file /tmp/gradio/ab12/x.png: bad") == "cannot read image file x.png: bad"
     assert clean("cannot identify image file '/srv/app/uploads/q.png'") == "cannot identify image file 'q.png'"

@@ -76,15 +76,39 @@ def read_audio_file(path: Path) -> tuple[np.ndarray, int]:
 
 
 def container(head: bytes) -> str | None:
-    """The audio container the first bytes of a file announce, of those ffmpeg is given (libsndfile reads the
-    rest itself: wav, flac, ogg, mp3, aiff), or None."""
-    if head.startswith(b"\x1a\x45\xdf\xa3"):
-        return "webm/matroska"
-    if head[4:8] == b"ftyp":
-        return "mp4/m4a"
-    if head.startswith((b"OggS", b"ID3", b"fLaC", b"RIFF")) or (len(head) > 1 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0):
-        return "ogg/mp3/flac/wav"  # MPEG audio frames (mp3, ADTS AAC) start with an 11-bit sync word
+    """The audio container the first bytes of a file announce (after any ID3 tags: `skip_id3`), of those ffmpeg
+    is given (libsndfile reads wav, flac, ogg, mp3, aiff, caf itself first), or None."""
+    for name, test in CONTAINERS:
+        if test(head):
+            return name
     return None
+
+
+CONTAINERS = (
+    ("webm/matroska", lambda h: h.startswith(b"\x1a\x45\xdf\xa3")),
+    ("mp4/m4a/mov", lambda h: h[4:8] in (b"ftyp", b"moov", b"mdat", b"wide", b"free", b"skip")),
+    ("ogg", lambda h: h.startswith(b"OggS")),
+    ("flac", lambda h: h.startswith(b"fLaC")),
+    ("wav/w64/rf64/aiff", lambda h: h[:4] in (b"RIFF", b"RIFX", b"RF64", b"riff", b"FORM")),
+    ("caf", lambda h: h.startswith(b"caff")),
+    ("wavpack", lambda h: h.startswith(b"wvpk")),
+    ("asf/wma", lambda h: h.startswith(bytes.fromhex("3026b2758e66cf11"))),
+    ("amr", lambda h: h.startswith(b"#!AMR")),
+    ("ac-3", lambda h: h.startswith(b"\x0b\x77")),
+    ("mpeg audio (mp3, adts aac)", lambda h: len(h) > 1 and h[0] == 0xFF and h[1] & 0xE0 == 0xE0),
+)
+
+
+def skip_id3(f, head: bytes) -> bytes:
+    """The first bytes after the ID3v2 tags a file starts with: ffmpeg skips them before it guesses the format,
+    so a playlist behind an empty ID3 tag reached its HLS reader (found in review)."""
+    for _ in range(8):  # tags may repeat; more than a few is not a recording
+        if not (len(head) >= 10 and head.startswith(b"ID3")):
+            return head
+        size = 10 + sum((b & 0x7F) << (7 * (3 - k)) for k, b in enumerate(head[6:10])) + (10 if head[5] & 0x10 else 0)
+        f.seek(f.tell() - len(head) + size)
+        head = f.read(16)
+    return b""
 
 
 def check_container(path: Path) -> None:
@@ -92,10 +116,11 @@ def check_container(path: Path) -> None:
     demuxer by content, whatever the name: an uploaded HLS playlist (text) made it open the server's own files
     that the playlist listed, and a "live" one made it wait forever (hostile review)."""
     with open(path, "rb") as f:
-        head = f.read(16)
+        head = skip_id3(f, f.read(16))
     if container(head) is None:
         raise InputError(
-            f"cannot decode audio file {path.name}: it is not an audio container (expected wav, flac, ogg, mp3, webm or m4a)"
+            f"cannot decode audio file {path.name}: it is not an audio container (expected wav, flac, ogg, mp3, webm, "
+            "m4a or another audio format)"
         )
 
 

@@ -56,8 +56,8 @@ def open_image(path: Path, side: int = L.DECODE_SIDE) -> Image.Image:
         im.load()  # a one-frame file is closed once decoded: `im` is kept, not copied (+67 MB for a 16 MP RGBA)
         out = im
         if max(im.size) >= 2 * side:  # other formats decode whole: shrunk the same way, by a whole factor
-            if im.mode in ("P", "PA", "1"):  # modes reduce() refuses: a palette shrunk whole cost +1 GB
-                out = im.convert(palette_mode(im))
+            if im.mode in ("P", "PA", "1") or im.mode.startswith("I;16"):  # modes reduce() refuses (a palette kept
+                out = im.convert(palette_mode(im))  # whole cost +1 GB): converted first
             out = out.reduce(max(im.size) // side)
         # a phone stores a turned photo as shot, with an EXIF tag saying how to show it: read what people see
         # (after shrinking: turning the whole picture first cost a full-size copy)
@@ -80,10 +80,12 @@ def open_image(path: Path, side: int = L.DECODE_SIDE) -> Image.Image:
 
 
 def palette_mode(im: Image.Image) -> str:
-    """The mode a palette or 1-bit image becomes before it is shrunk or read: RGBA only where it is
-    transparent (a quarter less memory than RGBA for every opaque palette PNG), L for 1-bit."""
+    """The mode a palette, 1-bit or 16-bit grey image becomes before it is shrunk (or a palette read): RGBA only
+    where it is transparent (a quarter less memory than RGBA for every opaque palette PNG), L for 1-bit, I for 16-bit."""
     if im.mode == "1":
         return "L"
+    if im.mode.startswith("I;16"):
+        return "I"  # 16-bit grey as 32-bit integers: the bit depth is still read from the data
     return "RGBA" if im.mode == "PA" or "transparency" in im.info else "RGB"
 
 

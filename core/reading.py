@@ -35,6 +35,8 @@ MAX_COMPONENTS = 300  # ink blobs considered per picture: a page of handwritten 
 MIN_SIDE = 8  # px: a smaller picture holds no readable digit
 INK_TAIL = 0.2  # percent of a picture's pixels at each end of its brightness that stand for its ink
 LIGHT_INK_MARGIN = 10  # grey levels the light end must reach further than the dark one: light ink on a dark ground
+BROAD = 0.15  # ... and the light pixels must be strokes: an erosion this share of the picture's short side wide ...
+BROAD_SHARE = 0.15  # ... leaves at most this share of them (a sheet of paper on a desk leaves most)
 
 
 @dataclass
@@ -82,15 +84,21 @@ def scale_box(box: tuple[int, int, int, int], f: float) -> tuple[int, int, int, 
 def light_ink(rgb: np.ndarray) -> bool:
     """(H, W, 3) uint8 picture -> whether its few extreme pixels are light ones: the brightest INK_TAIL% lie
     further above the median (the ground) than the darkest INK_TAIL% lie below it, by LIGHT_INK_MARGIN grey
-    levels. Chalk on a board and white digits on black; paper with dark ink, dim or not, never (none of 300
-    validation lines, 60 pages and 150 tight crops, at full or a third of their brightness). Read on a
-    subsample of at most about 400 px a side."""
+    levels, and they are strokes, not a broad area (a sheet of paper on a darker desk). Chalk on a board and white
+    digits on black; paper with dark ink, dim or not, never (none of 300 validation lines, 60 pages and 150 tight
+    crops, at full or a third of their brightness). Read on a subsample of at most about 400 px a side."""
     step = max(1, max(rgb.shape[:2]) // 400)
     small = np.ascontiguousarray(rgb[::step, ::step, :3])
     gray = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY) if small.ndim == 3 else small
     share = np.cumsum(cv2.calcHist([gray], [0], None, [256], [0, 256]).ravel()) / gray.size
     lo, med, hi = (int(np.searchsorted(share, q)) for q in (INK_TAIL / 100, 0.5, 1 - INK_TAIL / 100))
-    return (hi - med) - (med - lo) > LIGHT_INK_MARGIN
+    if (hi - med) - (med - lo) <= LIGHT_INK_MARGIN:
+        return False
+    # ink is strokes; a sheet of paper on a dark desk is one broad light area, which a wide erosion leaves standing
+    light = (gray > (med + hi) // 2).astype(np.uint8)
+    k = max(3, round(BROAD * min(gray.shape)))
+    kept = cv2.erode(light, np.ones((k, k), np.uint8))
+    return int(kept.sum()) <= BROAD_SHARE * max(1, int(light.sum()))
 
 
 def sureness(r: Reading) -> float:

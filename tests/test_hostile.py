@@ -271,6 +271,11 @@ def test_palette_one_bit_and_transparent_pictures_cost_what_the_limits_say(recog
     rgba = np.full((4000, 6000, 4), 255, np.uint8)
     rgba[1000:3000, 2900:3100, :3] = 0
     items.append(("RGBA array 6000x4000", rgba))
+    deep = tmp_path / "16bit.png"  # 16-bit grey is another mode reduce() refuses: it was refused outright (review)
+    deep_page = np.full((2053, 4106), 65535, np.uint16)
+    deep_page[500:1500, 2000:2100] = 0
+    Image.fromarray(deep_page).save(deep)
+    items.append(("16-bit PNG 4106x2053", deep))
     for name, x in items:
         for call in ("read", "predict"):
             fn = (lambda x=x: recognizer.read(x)) if call == "read" else (lambda x=x: recognizer.predict(image=x))
@@ -388,14 +393,30 @@ def test_an_uploaded_playlist_never_makes_ffmpeg_open_other_files(tmp_path):
     )
     if made.returncode != 0:
         pytest.skip("ffmpeg cannot write mp3 here")
-    for name, end in (("clip.webm", "#EXT-X-ENDLIST\n"), ("live.webm", ""), ("list.m3u8", "#EXT-X-ENDLIST\n")):
+    for name, end, before in (
+        ("clip.webm", "#EXT-X-ENDLIST\n", b""),
+        ("live.webm", "", b""),
+        ("list.m3u8", "#EXT-X-ENDLIST\n", b""),
+        ("tagged.webm", "#EXT-X-ENDLIST\n", b"ID3\x04\x00\x00\x00\x00\x00\x00"),  # ffmpeg skips ID3 tags, then reads HLS
+        ("tagged twice.mp3", "", b"ID3\x03\x00\x00\x00\x00\x00\x02ab" + b"ID3\x04\x00\x00\x00\x00\x00\x00"),
+    ):
         playlist = tmp_path / name
-        playlist.write_text(f"#EXTM3U\n#EXT-X-TARGETDURATION:30\n#EXT-X-MEDIA-SEQUENCE:0\n#EXTINF:10.0,\nfile:{secret}\n{end}")
+        text = f"#EXTM3U\n#EXT-X-TARGETDURATION:30\n#EXT-X-MEDIA-SEQUENCE:0\n#EXTINF:10.0,\nfile:{secret}\n{end}"
+        playlist.write_bytes(before + text.encode())
         out, sec, mb = bounded(lambda p=playlist: audio_features(p))
         assert isinstance(out, InputError) and "not an audio container" in str(out), f"{name}: {out!r}"
         assert sec <= MAX_SECONDS and mb <= MAX_EXTRA_MB, f"{name}: {sec:.2f} s, +{mb:.0f} MB"
-    assert container(b"\x1a\x45\xdf\xa3\x01") and container(b"\0\0\0\x20ftypM4A ") and container(b"\xff\xfb\x90\x00")
+    for head in (b"\x1a\x45\xdf\xa3\x01", b"\0\0\0\x20ftypM4A ", b"\xff\xfb\x90\x00", b"wvpk", b"caff", b"#!AMR\n",
+                 bytes.fromhex("3026b2758e66cf11a6d9"), b"\x0b\x77\x01", b"RIFF\0\0\0\0WAVE", b"FORM\0\0\0\0AIFF"):  # fmt: skip
+        assert container(head), head  # what ffmpeg decoded before the check keeps being decoded (review)
     assert container(b"#EXTM3U\n") is None and container(b"ffconcat version 1.0") is None and container(b"") is None
+    mp3 = tmp_path / "tagged.mp3"  # a real mp3 behind its ID3 tag passes
+    encoded = subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "sine=duration=1", "-metadata", "title=x", str(mp3)])
+    if encoded.returncode == 0:
+        from core.audio import check_container
+
+        assert mp3.read_bytes()[:3] == b"ID3"
+        check_container(mp3)
 
 
 def test_a_stream_without_duration_stops_decoding_at_the_limit(tmp_path):

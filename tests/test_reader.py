@@ -317,6 +317,10 @@ def test_light_ink_on_a_dark_ground_is_read(recognizer):
     glare[:40, 700:] = 255  # a lamp's reflection on a dim page
     for name, picture in (("dim", dim), ("dim with a glare", glare)):
         assert recognizer.read(picture).text == "1947", name
+    desk = np.full((720, 960), 60, np.uint8)  # the sheet on a darker desk is a broad light area, not light ink
+    desk[60:660, 30:930] = 255
+    desk[210:510, 30:930] = page
+    assert not reading.light_ink(np.repeat(desk[..., None], 3, axis=2))
     xi, yi = samples.mnist()  # white digits on black, MNIST's own convention, written side by side
     strip = np.pad(np.hstack([np.pad(im, ((0, 0), (0, 4))) for im in xi[:4]]), 20)
     strip = cv2.resize(strip, None, fx=3, fy=3, interpolation=cv2.INTER_LINEAR)

@@ -181,7 +181,7 @@ def load(path: str | Path, base_sha256: str, embed: int, classes: int) -> Profil
     return Profile(base_sha256=made_for, corrections=corrections, l2=float(l2))
 
 
-def check_container(data: bytes, damaged: str) -> None:
+def check_zip(data: bytes, damaged: str) -> None:
     """Refuse, before torch reads it, a file that is not `torch.save`'s zip or whose entries would unpack to more
     than MAX_PROFILE_BYTES: torch.save stores entries uncompressed, so a compressed one is not from it (a 1 MB
     file of deflated zeros unpacked to 1.6 GB before its checksum was read)."""
@@ -204,7 +204,7 @@ def shown(value) -> str:
 
 
 def _torch_load(data: bytes, damaged: str):
-    check_container(data, damaged)
+    check_zip(data, damaged)
     try:
         return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - torch raises many types for a damaged or foreign file

@@ -211,7 +211,7 @@ def test_a_small_profile_that_unpacks_to_gigabytes_is_refused_before_unpacking(t
     stored = io.BytesIO()  # stored entries that declare more than the bound (a payload over 1 MB) are refused too
     torch.save({**bomb, "payload": torch.zeros(MAX_PROFILE_BYTES + 1, dtype=torch.uint8)}, stored)
     with pytest.raises(DataError, match="unpack to more than"):
-        P.check_container(stored.getvalue(), "profile x")
+        P.check_zip(stored.getvalue(), "profile x")
 
 
 def rewrite(profile: P.Profile, path, **changes) -> None:

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import cv2
 import numpy as np
 
 from core import image as I
-from core import line_check, line_finder, line_model, reading
+from core import line_check, line_finder, line_model, paper, reading, skew
 from core.errors import InputError
 
 
@@ -20,7 +21,36 @@ def read_photo(
 
     Both readers look for dark ink on light paper. Where the picture's light end reaches further from its median
     than its dark end (chalk on a board, white digits on black: `reading.light_ink`), it is read inverted as well
-    and the reading with more sure confidence is kept (a white-on-black "1947" read "97", both digits "sure")."""
+    and the reading with more sure confidence is kept (a white-on-black "1947" read "97", both digits "sure").
+    A sheet of paper on a darker desk (core/paper.py) is also read alone, cut out with the desk painted over."""
+    whole = read_level(rgb, reader, classify, threshold)
+    sheet = paper.cut_sheet(rgb)
+    if sheet is None:
+        return whole
+    # the whole picture is read too, and the surer reading kept: what looks like a sheet on a desk may be a white
+    # table beside grey paper; or the lit part of a page under a sharp shadow, where writing runs into the "desk"
+    on_sheet = read_level(sheet.image, reader, classify, threshold).shifted(sheet.box[0], sheet.box[1])
+    if sheet.cuts_through([ln.box for ln in on_sheet.lines]):
+        return whole
+    return on_sheet if reading.sureness(on_sheet) >= reading.sureness(whole) else whole
+
+
+def read_level(
+    rgb: np.ndarray, reader: line_model.LineNet | None, classify: Callable[[list], np.ndarray], threshold: float
+) -> reading.Reading:
+    """`read_inks` with the picture turned first where its lines of writing slope (core/skew.py), boxes turned back."""
+    step = -(-max(rgb.shape[:2]) // skew.WORK_SIDE)  # its blobs are found small: every pixel is not needed
+    angle = skew.text_angle(cv2.cvtColor(np.ascontiguousarray(rgb[::step, ::step, :3]), cv2.COLOR_RGB2GRAY))
+    if angle == 0.0:
+        return read_inks(rgb, reader, classify, threshold)
+    level, back = skew.straighten(rgb, angle)
+    return read_inks(level, reader, classify, threshold).mapped(lambda b: skew.box_back(b, back, rgb.shape))
+
+
+def read_inks(
+    rgb: np.ndarray, reader: line_model.LineNet | None, classify: Callable[[list], np.ndarray], threshold: float
+) -> reading.Reading:
+    """`read_photo` once the picture is the paper: dark ink, or light ink read inverted where it looks so."""
     found = read_dark_ink(rgb, reader, classify, threshold)
     if reading.light_ink(rgb):
         other = read_dark_ink(255 - rgb, reader, classify, threshold)

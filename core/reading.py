@@ -11,6 +11,7 @@ left to right -> each box cut from the mask and normalized like MNIST.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import cv2
@@ -69,10 +70,16 @@ class Reading:
 
     def scaled(self, f: float) -> Reading:
         """The same reading with every box `f` times larger (boxes found on a photo decoded smaller than its file)."""
-        if f == 1.0:
-            return self
-        digits = [replace(d, box=scale_box(d.box, f)) for d in self.digits]
-        return Reading(digits=digits, text=self.text, lines=[replace(ln, box=scale_box(ln.box, f)) for ln in self.lines])
+        return self if f == 1.0 else self.mapped(lambda b: scale_box(b, f))
+
+    def shifted(self, dx: int, dy: int) -> Reading:
+        """The same reading with every box moved by (dx, dy) (boxes found on a cut of the picture)."""
+        return self if dx == dy == 0 else self.mapped(lambda b: (b[0] + dx, b[1] + dy, b[2], b[3]))
+
+    def mapped(self, move: Callable[[tuple[int, int, int, int]], tuple[int, int, int, int]]) -> Reading:
+        """The same reading with every box (digits' and lines') passed through `move`."""
+        digits = [replace(d, box=move(d.box)) for d in self.digits]
+        return Reading(digits=digits, text=self.text, lines=[replace(ln, box=move(ln.box)) for ln in self.lines])
 
 
 def scale_box(box: tuple[int, int, int, int], f: float) -> tuple[int, int, int, int]:

@@ -78,6 +78,40 @@ def compose(
     return Page(image=rgb, numbers=numbers, boxes=boxes)
 
 
+def on_desk(
+    image: np.ndarray, rng: np.random.Generator, fill: float | None = None, desk: float | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """A page photographed lying on a darker wooden desk -> (RGB photo, the 3x3 map from page to photo pixels).
+    The page covers `fill` of the photo (default 45-80%), turned and slanted, off-centre by up to a tenth (so its
+    edge may run off the photo); the desk's brightness is `desk` (default 40-150 of 255) with grain and a brown tint."""
+    h, w = image.shape[:2]
+    fill = fill if fill is not None else rng.uniform(0.45, 0.8)
+    big_w, big_h = int(w / np.sqrt(fill)), int(h / np.sqrt(fill))
+    level = desk if desk is not None else rng.uniform(40, 150)
+    grain = np.sin(np.arange(big_w)[None, :] / rng.uniform(3, 9) + rng.normal(0, 0.3, (big_h, 1))) * rng.uniform(0, 10)
+    wood = level + grain + cv2.GaussianBlur(rng.normal(0, 12, (big_h, big_w)).astype(np.float32), (0, 0), 3)
+    ground = np.clip(wood, 0, 255)[..., None] * np.array([1.0, 0.85, 0.7], np.float32)
+    x0, y0 = (big_w - w) / 2 + rng.uniform(-0.1, 0.1) * big_w, (big_h - h) / 2 + rng.uniform(-0.1, 0.1) * big_h
+    src = np.float32([[0, 0], [w, 0], [w, h], [0, h]])
+    dst = src + np.float32([x0, y0]) + rng.uniform(-0.05, 0.05, (4, 2)).astype(np.float32) * np.float32([w, h])
+    m = cv2.getPerspectiveTransform(src, dst)
+    page = cv2.warpPerspective(image.astype(np.float32), m, (big_w, big_h))
+    on = cv2.warpPerspective(np.ones((h, w), np.float32), m, (big_w, big_h))[..., None]
+    photo = cv2.GaussianBlur(ground * (1 - on) + page * on, (0, 0), 0.7)
+    return np.clip(photo, 0, 255).astype(np.uint8), m
+
+
+def turned(image: np.ndarray, degrees: float, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """A photo of `image` taken turned by `degrees` (counter-clockwise as shown): turned about its centre and the
+    middle (w, h) = `size` cut out, so no corner needs filling; and the 2x3 map from `image`'s pixels to the photo's."""
+    h, w = image.shape[:2]
+    turn = cv2.getRotationMatrix2D((w / 2, h / 2), degrees, 1.0)
+    x0, y0 = (w - size[0]) // 2, (h - size[1]) // 2
+    photo = cv2.warpAffine(image, turn, (w, h), borderMode=cv2.BORDER_REPLICATE)[y0 : y0 + size[1], x0 : x0 + size[0]]
+    turn[:, 2] -= (x0, y0)
+    return np.ascontiguousarray(photo), turn
+
+
 def random_numbers(rng: np.random.Generator, lines: int = 2, min_len: int = 2, max_len: int = 5) -> list[str]:
     return ["".join(str(d) for d in rng.integers(0, 10, rng.integers(min_len, max_len + 1))) for _ in range(lines)]
 

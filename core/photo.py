@@ -23,6 +23,15 @@ def read_photo(
     than its dark end (chalk on a board, white digits on black: `reading.light_ink`), it is read inverted as well
     and the reading with more sure confidence is kept (a white-on-black "1947" read "97", both digits "sure").
     A sheet of paper on a darker desk (core/paper.py) is also read alone, cut out with the desk painted over."""
+    small, back = reading.fit(rgb)
+    found = read_fitted(small, reader, classify, threshold)
+    return found if back == 1.0 else found.scaled(back).mapped(lambda b: reading.clip_box(b, rgb.shape))
+
+
+def read_fitted(
+    rgb: np.ndarray, reader: line_model.LineNet | None, classify: Callable[[list], np.ndarray], threshold: float
+) -> reading.Reading:
+    """`read_photo` of a photo at most reading.MAX_SIDE a side."""
     whole = read_level(rgb, reader, classify, threshold)
     sheet = paper.cut_sheet(rgb)
     if sheet is None:

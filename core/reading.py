@@ -82,6 +82,13 @@ class Reading:
         return Reading(digits=digits, text=self.text, lines=[replace(ln, box=move(ln.box)) for ln in self.lines])
 
 
+def clip_box(box: tuple[int, int, int, int], shape: tuple[int, ...]) -> tuple[int, int, int, int]:
+    """(x, y, w, h) -> the part of it inside a picture of `shape` (at least 1x1)."""
+    x0, y0 = min(max(0, box[0]), shape[1] - 1), min(max(0, box[1]), shape[0] - 1)
+    x1, y1 = min(shape[1], box[0] + box[2]), min(shape[0], box[1] + box[3])
+    return x0, y0, max(1, x1 - x0), max(1, y1 - y0)
+
+
 def scale_box(box: tuple[int, int, int, int], f: float) -> tuple[int, int, int, int]:
     """(x, y, w, h) -> the box covering the same pixels at `f` times the size."""
     x0, y0 = int(box[0] * f), int(box[1] * f)
@@ -111,6 +118,18 @@ def light_ink(rgb: np.ndarray) -> bool:
 def sureness(r: Reading) -> float:
     """How much sure reading a Reading holds: its sure digits' confidences added (which of two readings to keep)."""
     return float(sum(d.confidence for d in r.digits if d.sure))
+
+
+def fit(rgb: np.ndarray) -> tuple[np.ndarray, float]:
+    """(H, W, 3) uint8 photo -> the same at most MAX_SIDE a side (what is read of it anyway), and the factor back
+    to its pixels: finding a sheet, turning the page and painting the desk then cost a 1600-px picture's memory,
+    not a 24-MP array's."""
+    side = max(rgb.shape[:2])
+    if side <= MAX_SIDE:
+        return rgb, 1.0
+    f = MAX_SIDE / side
+    size = (max(1, round(rgb.shape[1] * f)), max(1, round(rgb.shape[0] * f)))
+    return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA), side / MAX_SIDE
 
 
 def to_gray_u8(image: np.ndarray) -> tuple[np.ndarray, float]:

@@ -23,7 +23,7 @@ import pytest
 import torch
 from PIL import Image
 
-from core import DataError, InputError, checkpoint, negatives
+from core import DataError, InputError, checkpoint, negatives, paper, skew
 from core import strokes as S
 
 MAX_SECONDS = 2.0
@@ -283,6 +283,30 @@ def test_palette_one_bit_and_transparent_pictures_cost_what_the_limits_say(recog
             assert not isinstance(out, Exception), f"{name}, {call}: {out!r}"
             assert (out.text if call == "read" else str(out.label)) == "1", f"{name}, {call}: {out!r}"
             assert mb <= MAX_EXTRA_MB, f"{name}, {call}: +{mb:.0f} MB"
+
+
+def test_a_24_mp_photo_of_a_turned_sheet_on_a_desk_costs_a_1600_px_one(recognizer):
+    """Finding the sheet, painting the desk and turning the page back work on the photo shrunk to what is read
+    (1600 px), not on the array handed over: boxes come back in its own pixels."""
+    from core import synth
+    from tests import samples
+
+    x, y = samples.mnist()
+    rng = np.random.default_rng(2)
+    page = synth.compose(x, y, ["4711", "2024"], rng, size=(960, 720), perspective=0.0)
+    turned, _ = synth.turned(page.image, 9, (640, 480))
+    desk, _ = synth.on_desk(turned, rng, fill=0.6, desk=70)
+    big = cv2.resize(desk, (6000, 4000), interpolation=cv2.INTER_LINEAR)
+    small = cv2.resize(desk, (1600, 1067), interpolation=cv2.INTER_AREA)
+    sheet = paper.cut_sheet(small)
+    assert sheet is not None and skew.text_angle(sheet.image[..., 0]) != 0.0  # both at work
+    out, sec, mb = bounded(lambda: recognizer.read(big))
+    assert not isinstance(out, Exception), repr(out)
+    assert out.text == "4711\n2024" and mb <= MAX_EXTRA_MB, (out.text, f"+{mb:.0f} MB")
+    for d in out.digits:
+        bx, by, bw, bh = d.box
+        assert 0 <= bx and bx + bw <= 6000 and 0 <= by and by + bh <= 4000
+        assert big[by : by + bh, bx : bx + bw].min() < 100  # on the ink, in the array's own pixels
 
 
 def colour_variants(tmp: Path) -> list[tuple[str, object]]:

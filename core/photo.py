@@ -24,8 +24,7 @@ def read_photo(
     and the reading with more sure confidence is kept (a white-on-black "1947" read "97", both digits "sure").
     A sheet of paper on a darker desk (core/paper.py) is also read alone, cut out with the desk painted over."""
     small, back = reading.fit(rgb)
-    found = read_fitted(small, reader, classify, threshold)
-    return found if back == 1.0 else found.scaled(back).mapped(lambda b: reading.clip_box(b, rgb.shape))
+    return read_fitted(small, reader, classify, threshold).scaled(back).mapped(lambda b: reading.clip_box(b, rgb.shape))
 
 
 def read_fitted(
@@ -47,13 +46,16 @@ def read_fitted(
 def read_level(
     rgb: np.ndarray, reader: line_model.LineNet | None, classify: Callable[[list], np.ndarray], threshold: float
 ) -> reading.Reading:
-    """`read_inks` with the picture turned first where its lines of writing slope (core/skew.py), boxes turned back."""
+    """`read_inks` with the picture turned first where its lines of writing slope (core/skew.py), boxes turned back.
+    The turned picture's corners are the photo mirrored: digits read there are dropped (writing near an edge showed
+    up mirrored as a line of its own, all sure)."""
     step = -(-max(rgb.shape[:2]) // skew.WORK_SIDE)  # its blobs are found small: every pixel is not needed
     angle = skew.text_angle(cv2.cvtColor(np.ascontiguousarray(rgb[::step, ::step, :3]), cv2.COLOR_RGB2GRAY))
     if angle == 0.0:
         return read_inks(rgb, reader, classify, threshold)
     level, back = skew.straighten(rgb, angle)
-    return read_inks(level, reader, classify, threshold).mapped(lambda b: skew.box_back(b, back, rgb.shape))
+    found = reading.only(read_inks(level, reader, classify, threshold), lambda d: skew.inside(d.box, back, rgb.shape))
+    return found.mapped(lambda b: skew.box_back(b, back, rgb.shape))
 
 
 def read_inks(

@@ -82,6 +82,25 @@ class Reading:
         return Reading(digits=digits, text=self.text, lines=[replace(ln, box=move(ln.box)) for ln in self.lines])
 
 
+def only(r: Reading, keep: Callable[[Digit], bool]) -> Reading:
+    """A Reading with only the digits `keep` says yes to; each line rebuilt from its digits left (its text, its
+    least sure digit, its box around them), lines left empty dropped."""
+    digits, lines = [], []
+    for li, line in enumerate(r.lines):
+        kept = [d for d in r.digits if d.line == li and keep(d)]
+        if not kept:
+            continue
+        if len(kept) < sum(d.line == li for d in r.digits):
+            boxes = [list(d.box) for d in kept]
+            u = boxes[0]
+            for b in boxes[1:]:
+                u = box_union(u, b)
+            line = Line("".join(str(d.label) for d in kept), min(d.confidence for d in kept), tuple(u))
+        digits += [replace(d, line=len(lines)) for d in kept]
+        lines.append(line)
+    return Reading(digits=digits, text="\n".join(ln.text for ln in lines), lines=lines)
+
+
 def clip_box(box: tuple[int, int, int, int], shape: tuple[int, ...]) -> tuple[int, int, int, int]:
     """(x, y, w, h) -> the part of it inside a picture of `shape` (at least 1x1)."""
     x0, y0 = min(max(0, box[0]), shape[1] - 1), min(max(0, box[1]), shape[0] - 1)

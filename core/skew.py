@@ -19,6 +19,7 @@ MIN_PAIRS = 3  # joins between neighbouring blobs needed before a slope is belie
 MIN_TURN = 5.0  # degrees: a smaller slope is read as it is (the reader takes it in its stride)
 MAX_TURN = 30.0  # degrees: a steeper median is not lines of writing (or a page turned on its side)
 NEAR = 2.0  # a blob's right-hand neighbour is within this many blob sizes
+STRAIGHT = 0.2  # a chain's centres stray at most this share of the typical blob (rms) from its fitted line
 SMALL = 0.5  # blobs smaller than this share of the typical blob are dust, a dot or a digit's detached piece
 MARGIN = 1.0  # the writing must keep this many blob sizes of paper from every edge (a page, not a crop)
 MAX_BLOBS = 300  # more blobs than this is noise, not a page of numbers (and pairs cost n^2)
@@ -46,21 +47,23 @@ def text_angle(gray: np.ndarray) -> float:
         return 0.0  # writing up to the picture's edge: a tight crop or a line, whose slant and bounce are no slope
     d = c[None, :, :] - c[:, None, :]  # d[i, j]: from blob i to blob j
     dist = np.hypot(d[..., 0], d[..., 1])
-    beside = (d[..., 0] > 0) & (np.abs(d[..., 1]) < d[..., 0]) & (dist < NEAR * np.maximum(size[:, None], size[None, :]))
+    steep = np.tan(np.radians(MAX_TURN))  # a steeper join is to the line below (the last digit to the next line's first)
+    beside = (d[..., 0] > 0) & (np.abs(d[..., 1]) < steep * d[..., 0]) & (dist < NEAR * np.maximum(size[:, None], size[None, :]))
     dist = np.where(beside, dist, np.inf)
     j = np.argmin(dist, axis=1)
     rows = np.arange(len(c))
     found = np.isfinite(dist[rows, j])
     if found.sum() < MIN_PAIRS:
         return 0.0
-    angle = chain_slope(c, rows[found], j[found])
+    angle = chain_slope(c, rows[found], j[found], STRAIGHT * typical)
     return angle if MIN_TURN <= abs(angle) <= MAX_TURN else 0.0
 
 
-def chain_slope(centres: np.ndarray, left: np.ndarray, right: np.ndarray) -> float:
+def chain_slope(centres: np.ndarray, left: np.ndarray, right: np.ndarray, off_line: float) -> float:
     """Blob centres and the joins left[k] -> right[k] -> the slope in degrees: joined blobs make chains (lines of
     writing); a straight line is fitted through each chain's centres (a digit's jitter up or down tilts one join a
-    lot, a line of five a little), and the chains' slopes are averaged, weighted by their joins."""
+    lot, a line of five a little), and the chains' slopes are averaged, weighted by their joins. A chain whose
+    centres stray further than `off_line` (rms) from its line is two lines joined end to end, and counts not."""
     parent = list(range(len(centres)))
 
     def root(i: int) -> int:
@@ -79,10 +82,13 @@ def chain_slope(centres: np.ndarray, left: np.ndarray, right: np.ndarray) -> flo
         if len(members) < 2:
             continue
         xs, ys = centres[members, 0], centres[members, 1]
-        xs = xs - xs.mean()
+        xs, ys = xs - xs.mean(), ys - ys.mean()
         if float(xs @ xs) <= 0:
             continue
-        slopes.append(float(np.degrees(np.arctan(xs @ (ys - ys.mean()) / (xs @ xs)))))
+        slope = float(xs @ ys / (xs @ xs))
+        if np.sqrt(np.mean((ys - slope * xs) ** 2)) > off_line:
+            continue
+        slopes.append(float(np.degrees(np.arctan(slope))))
         weights.append(len(members) - 1)
     return float(np.average(slopes, weights=weights)) if slopes else 0.0
 
@@ -107,5 +113,10 @@ def box_back(box: tuple[int, int, int, int], back: np.ndarray, shape: tuple[int,
     corners = np.array([[x, y, 1], [x + w, y, 1], [x + w, y + h, 1], [x, y + h, 1]], np.float64) @ back.T
     x0, y0 = np.floor(corners.min(axis=0)).astype(int)
     x1, y1 = np.ceil(corners.max(axis=0)).astype(int)
-    x0, y0, x1, y1 = max(0, x0), max(0, y0), min(shape[1], x1), min(shape[0], y1)
-    return int(x0), int(y0), int(max(1, x1 - x0)), int(max(1, y1 - y0))
+    return reading.clip_box((int(x0), int(y0), int(x1 - x0), int(y1 - y0)), shape)
+
+
+def inside(box: tuple[int, int, int, int], back: np.ndarray, shape: tuple[int, ...]) -> bool:
+    """Whether a box's centre on the straightened photo lies on the photo itself, not in a mirrored corner."""
+    cx, cy = back @ np.array([box[0] + box[2] / 2, box[1] + box[3] / 2, 1.0])
+    return 0 <= cx < shape[1] and 0 <= cy < shape[0]

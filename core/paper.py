@@ -29,6 +29,7 @@ SPREAD = 0.08  # the paper's brightness is carried outwards by a blur this share
 OTHER_BRIGHT = 0.02  # no second bright region bigger than this share of the picture (ink splitting paper in two)
 CONVEX = 0.97  # a sheet is convex: at least this share of its hull (thick ink cut by the picture's edge bites into it)
 DESK_BORDER = 0.15  # the desk shows along at least this share of the picture's border (thick ink touching it, far less)
+DESK_GROW = 0.045  # the sheet grown by this share of the short side is painted over for the desk alone
 REACH_X = 1.0  # writing this many of its heights beside the painted desk may go on under a shadow (the next digit) ...
 REACH_Y = 0.25  # ... or this many above or below it
 MIN_SIDE = 64  # px: a smaller picture is a crop, not a photo of a desk
@@ -39,22 +40,26 @@ class Sheet:
     box: tuple[int, int, int, int]  # (x, y, w, h) of the sheet in the picture's pixels
     image: np.ndarray  # the picture cut to `box`, the desk inside it painted paper
     on: np.ndarray  # (H, W) bool, the whole picture: True on the sheet, False on the desk (painted over in the cut)
+    desk: np.ndarray  # the whole picture with the sheet painted over by the desk: writing beside the sheet shows here
 
-    def cuts_through(self, boxes: list[tuple[int, int, int, int]]) -> bool:
-        """Whether writing found on the sheet, (x, y, w, h) boxes in the picture's pixels, comes within REACH_X of
-        its height of the painted desk sideways (REACH_Y above or below): then the "desk" may be the rest of the page
-        under a sharp shadow, and what was read only part of the writing (a page under a hard shadow read "80" for
-        "8084", every digit sure)."""
+    desk_on: np.ndarray  # (H, W) bool: True where `desk` shows the picture, False where the sheet is painted over
+
+    def cuts_through(self, boxes: list[tuple[int, int, int, int]], desk: bool = False) -> bool:
+        """Whether writing found on the sheet (or with `desk`, on the desk alone), (x, y, w, h) boxes in the
+        picture's pixels, comes within REACH_X of its height of the painted part sideways (REACH_Y above or below):
+        then the "desk" may be the rest of the page under a sharp shadow, and what was read only part of the writing
+        (a page under a hard shadow read "80" for "8084", every digit sure; its shaded part "8038" for "38038")."""
+        shown = self.desk_on if desk else self.on
         for x, y, w, h in boxes:
             rx, ry = int(REACH_X * h) + 1, int(REACH_Y * h) + 1
-            if not self.on[max(0, y - ry) : y + h + ry, max(0, x - rx) : x + w + rx].all():
+            if not shown[max(0, y - ry) : y + h + ry, max(0, x - rx) : x + w + rx].all():
                 return True
         return False
 
 
 def find_sheet(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-    """uint8 gray -> (the sheet's mask, uint8 sheet 1; the paper's brightness carried over the desk, float32), both
-    at most WORK_SIDE a side; or None where there is no sheet on a darker ground: paper filling the picture, a
+    """uint8 gray -> (the sheet's mask, uint8 sheet 1; the picture's brightness with the ink closed away, float32),
+    both at most WORK_SIDE a side; or None where there is no sheet on a darker ground: paper filling the picture, a
     tight crop, a blank wall."""
     h, w = gray.shape[:2]
     if min(h, w) < MIN_SIDE:
@@ -93,7 +98,7 @@ def find_sheet(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     inset = np.ones((2 * max(1, int(INSET * side)) + 1,) * 2, np.uint8)
     # off the picture counts as desk: where the sheet's edge meets the picture's, its blurred edge goes too
     sheet = cv2.erode(sheet, inset, borderType=cv2.BORDER_CONSTANT, borderValue=0)
-    return sheet, carry_paper(paper.astype(np.float32), sheet)
+    return sheet, paper.astype(np.float32)
 
 
 def carry_paper(paper: np.ndarray, sheet: np.ndarray) -> np.ndarray:
@@ -113,18 +118,40 @@ def cut_sheet(rgb: np.ndarray) -> Sheet | None:
     found = find_sheet(cv2.cvtColor(np.ascontiguousarray(rgb[::step, ::step]), cv2.COLOR_RGB2GRAY))
     if found is None:
         return None
-    sheet, paint = found
+    sheet, brightness = found
     gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
     h, w = gray.shape
     on = cv2.resize(sheet, (w, h), interpolation=cv2.INTER_NEAREST)
     x, y, bw, bh = cv2.boundingRect(on)
-    fill = cv2.resize(np.clip(paint, 0, 255).astype(np.uint8), (w, h), interpolation=cv2.INTER_LINEAR)[y : y + bh, x : x + bw]
-    g = gray[y : y + bh, x : x + bw]
-    painted = np.where(on[y : y + bh, x : x + bw] > 0, g, fill)
-    sheet_or_edge = on > 0  # the strip along the picture's edge, painted in the cut, is no desk to writing beside it
-    b = int(np.ceil(2 * INSET * min(h, w))) + 2
-    sheet_or_edge[:b] |= sheet_or_edge[b : b + 1]
-    sheet_or_edge[-b:] |= sheet_or_edge[-b - 1 : -b]
-    sheet_or_edge[:, :b] |= sheet_or_edge[:, b : b + 1]
-    sheet_or_edge[:, -b:] |= sheet_or_edge[:, -b - 1 : -b]
-    return Sheet(box=(x, y, bw, bh), image=np.repeat(painted[..., None], 3, axis=2), on=sheet_or_edge)
+    painted = paint(gray[y : y + bh, x : x + bw], on[y : y + bh, x : x + bw] > 0, carry_paper(brightness, sheet), (x, y, w, h))
+    # and the desk alone: the sheet, grown past its blurred edge, painted with the desk's brightness carried inwards
+    grow = np.ones((2 * max(1, int(DESK_GROW * min(sheet.shape))) + 1,) * 2, np.uint8)
+    desk = (cv2.dilate(sheet, grow) == 0).astype(np.uint8)
+    desk_on = cv2.resize(desk, (w, h), interpolation=cv2.INTER_NEAREST) > 0
+    desk_alone = paint(gray, desk_on, carry_paper(brightness, desk), (0, 0, w, h))
+    return Sheet(
+        box=(x, y, bw, bh),
+        image=np.repeat(painted[..., None], 3, axis=2),
+        on=with_edge(on > 0, INSET),
+        desk=np.repeat(desk_alone[..., None], 3, axis=2),
+        desk_on=desk_on,
+    )
+
+
+def with_edge(shown: np.ndarray, inset: float) -> np.ndarray:
+    """A mask of what a painted picture still shows -> the same with the strip along the picture's edge (painted
+    by the inset's erosion) counted as shown: the picture's edge is no painted desk to writing beside it."""
+    b = int(np.ceil(2 * inset * min(shown.shape))) + 2
+    shown[:b] |= shown[b : b + 1]
+    shown[-b:] |= shown[-b - 1 : -b]
+    shown[:, :b] |= shown[:, b : b + 1]
+    shown[:, -b:] |= shown[:, -b - 1 : -b]
+    return shown
+
+
+def paint(cut: np.ndarray, keep: np.ndarray, fill: np.ndarray, at: tuple[int, int, int, int]) -> np.ndarray:
+    """A cut of the photo's gray, where it is kept (bool, same shape), and the small fill -> the cut with the rest
+    painted with the fill scaled to the photo; `at`: the cut's (x, y) and the photo's (w, h)."""
+    x, y, w, h = at
+    big = cv2.resize(np.clip(fill, 0, 255).astype(np.uint8), (w, h), interpolation=cv2.INTER_LINEAR)
+    return np.where(keep, cut, big[y : y + cut.shape[0], x : x + cut.shape[1]])

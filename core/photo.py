@@ -36,10 +36,17 @@ def read_fitted(
     if sheet is None:
         return whole
     # the whole picture is read too, and the surer reading kept: what looks like a sheet on a desk may be a white
-    # table beside grey paper; or the lit part of a page under a sharp shadow, where writing runs into the "desk"
+    # table beside grey paper; or the lit part of a page under a sharp shadow, where writing runs into the "desk";
+    # or a white note stuck on a grey page with writing of its own, which is read from the desk alone
     on_sheet = read_level(sheet.image, reader, classify, threshold).shifted(sheet.box[0], sheet.box[1])
     if sheet.cuts_through([ln.box for ln in on_sheet.lines]):
         return whole
+    if line_finder.find_bands(reading.to_gray_u8(sheet.desk)[0]):  # ink beside the sheet: the "desk" may be a page
+        beside = read_level(sheet.desk, reader, classify, threshold)
+        if sheet.cuts_through([ln.box for ln in beside.lines], desk=True):
+            return whole
+        if reading.sureness(beside) > 0:  # a note stuck on a grey page: both are read (none of 60 desks reads sure)
+            on_sheet = reading.merged(on_sheet, beside)
     return on_sheet if reading.sureness(on_sheet) >= reading.sureness(whole) else whole
 
 

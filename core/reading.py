@@ -101,6 +101,16 @@ def only(r: Reading, keep: Callable[[Digit], bool]) -> Reading:
     return Reading(digits=digits, text="\n".join(ln.text for ln in lines), lines=lines)
 
 
+def merged(a: Reading, b: Reading) -> Reading:
+    """Two readings of different parts of one picture -> one, lines top to bottom (by their boxes' middles)."""
+    order = sorted([(ln, r, li) for r in (a, b) for li, ln in enumerate(r.lines)], key=lambda t: t[0].box[1] + t[0].box[3] / 2)
+    digits, lines = [], []
+    for ln, r, li in order:
+        digits += [replace(d, line=len(lines)) for d in r.digits if d.line == li]
+        lines.append(ln)
+    return Reading(digits=digits, text="\n".join(ln.text for ln in lines), lines=lines)
+
+
 def clip_box(box: tuple[int, int, int, int], shape: tuple[int, ...]) -> tuple[int, int, int, int]:
     """(x, y, w, h) -> the part of it inside a picture of `shape` (at least 1x1)."""
     x0, y0 = min(max(0, box[0]), shape[1] - 1), min(max(0, box[1]), shape[0] - 1)

@@ -16,7 +16,7 @@ from core import reading
 
 WORK_SIDE = 600  # px: the blobs are found on the picture shrunk to this side
 MIN_PAIRS = 3  # joins between neighbouring blobs needed before a slope is believed
-MIN_TURN = 5.0  # degrees: a smaller slope is read as it is (the reader takes it in its stride)
+MIN_TURN = 7.0  # degrees: a smaller slope is read as it is (the reader takes it in its stride)
 MAX_TURN = 30.0  # degrees: a steeper median is not lines of writing (or a page turned on its side)
 NEAR = 2.0  # a blob's right-hand neighbour is within this many blob sizes
 STRAIGHT = 0.2  # a chain's centres stray at most this share of the typical blob (rms) from its fitted line

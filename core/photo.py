@@ -41,13 +41,24 @@ def read_fitted(
     on_sheet = read_level(sheet.image, reader, classify, threshold).shifted(sheet.box[0], sheet.box[1])
     if sheet.cuts_through([ln.box for ln in on_sheet.lines]):
         return whole
-    if line_finder.find_bands(reading.to_gray_u8(sheet.desk)[0]):  # ink beside the sheet: the "desk" may be a page
+    if writing_on(sheet.desk):  # ink beside the sheet: the "desk" may be a page
         beside = read_level(sheet.desk, reader, classify, threshold)
         if sheet.cuts_through([ln.box for ln in beside.lines], desk=True):
             return whole
         if reading.sureness(beside) > 0:  # a note stuck on a grey page: both are read (none of 60 desks reads sure)
             on_sheet = reading.merged(on_sheet, beside)
     return on_sheet if reading.sureness(on_sheet) >= reading.sureness(whole) else whole
+
+
+def writing_on(rgb: np.ndarray) -> bool:
+    """Whether the line finder finds a band as tall as a digit (reading.MIN_HEIGHT_FRACTION of the short side) on a
+    copy at most line_finder.FIND_SIDE a side: a desk's grain gives bands of specks a few pixels high."""
+    gray, _ = reading.to_gray_u8(rgb)
+    f = min(1.0, line_finder.FIND_SIDE / max(gray.shape))
+    if f < 1:
+        gray = cv2.resize(gray, (round(gray.shape[1] * f), round(gray.shape[0] * f)), interpolation=cv2.INTER_AREA)
+    tall = reading.MIN_HEIGHT_FRACTION * min(gray.shape)
+    return any(b[3] >= tall for b in line_finder.find_bands(gray))
 
 
 def read_level(

@@ -14,9 +14,12 @@ outside the sheet painted with the paper's own brightness carried outwards (no n
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import cv2
 import numpy as np
+
+from core import reading
 
 WORK_SIDE = 256  # px: the sheet is found on the picture shrunk to this side
 CLOSE = 0.03  # the closing that takes the ink away: this share of the short side (a pen stroke is thinner)
@@ -40,16 +43,32 @@ class Sheet:
     box: tuple[int, int, int, int]  # (x, y, w, h) of the sheet in the picture's pixels
     image: np.ndarray  # the picture cut to `box`, the desk inside it painted paper
     on: np.ndarray  # (H, W) bool, the whole picture: True on the sheet, False on the desk (painted over in the cut)
-    desk: np.ndarray  # the whole picture with the sheet painted over by the desk: writing beside the sheet shows here
+    gray: np.ndarray  # (H, W) uint8, the whole picture: what `desk` is painted from
+    small: np.ndarray  # the sheet's mask as found, at most WORK_SIDE a side
+    brightness: np.ndarray  # the picture's brightness with the ink closed away, the same size
 
-    desk_on: np.ndarray  # (H, W) bool: True where `desk` shows the picture, False where the sheet is painted over
+    @cached_property
+    def desk_alone(self) -> tuple[np.ndarray, np.ndarray]:
+        """(the whole picture with the sheet, grown past its blurred edge, painted over with the desk's brightness
+        carried inwards: writing beside the sheet shows here; (H, W) bool, True where it shows the picture).
+        Made only when asked: most photos of a sheet never need it."""
+        grow = np.ones((2 * max(1, int(DESK_GROW * min(self.small.shape))) + 1,) * 2, np.uint8)
+        desk = (cv2.dilate(self.small, grow) == 0).astype(np.uint8)
+        h, w = self.gray.shape
+        shown = cv2.resize(desk, (w, h), interpolation=cv2.INTER_NEAREST) > 0
+        alone = paint(self.gray, shown, carry_paper(self.brightness, desk), (0, 0, w, h))
+        return np.repeat(alone[..., None], 3, axis=2), shown
+
+    @property
+    def desk(self) -> np.ndarray:
+        return self.desk_alone[0]
 
     def cuts_through(self, boxes: list[tuple[int, int, int, int]], desk: bool = False) -> bool:
         """Whether writing found on the sheet (or with `desk`, on the desk alone), (x, y, w, h) boxes in the
         picture's pixels, comes within REACH_X of its height of the painted part sideways (REACH_Y above or below):
         then the "desk" may be the rest of the page under a sharp shadow, and what was read only part of the writing
         (a page under a hard shadow read "80" for "8084", every digit sure; its shaded part "8038" for "38038")."""
-        shown = self.desk_on if desk else self.on
+        shown = self.desk_alone[1] if desk else self.on
         for x, y, w, h in boxes:
             rx, ry = int(REACH_X * h) + 1, int(REACH_Y * h) + 1
             if not shown[max(0, y - ry) : y + h + ry, max(0, x - rx) : x + w + rx].all():
@@ -64,8 +83,7 @@ def find_sheet(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     h, w = gray.shape[:2]
     if min(h, w) < MIN_SIDE:
         return None
-    f = min(1.0, WORK_SIDE / max(h, w))
-    small = cv2.resize(gray, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA) if f < 1 else gray
+    small = reading.shrunk(gray, WORK_SIDE)
     side = min(small.shape)
     k = max(3, int(CLOSE * side) | 1)
     paper = cv2.GaussianBlur(cv2.morphologyEx(small, cv2.MORPH_CLOSE, np.ones((k, k), np.uint8)), (0, 0), 1.0)
@@ -124,17 +142,13 @@ def cut_sheet(rgb: np.ndarray) -> Sheet | None:
     on = cv2.resize(sheet, (w, h), interpolation=cv2.INTER_NEAREST)
     x, y, bw, bh = cv2.boundingRect(on)
     painted = paint(gray[y : y + bh, x : x + bw], on[y : y + bh, x : x + bw] > 0, carry_paper(brightness, sheet), (x, y, w, h))
-    # and the desk alone: the sheet, grown past its blurred edge, painted with the desk's brightness carried inwards
-    grow = np.ones((2 * max(1, int(DESK_GROW * min(sheet.shape))) + 1,) * 2, np.uint8)
-    desk = (cv2.dilate(sheet, grow) == 0).astype(np.uint8)
-    desk_on = cv2.resize(desk, (w, h), interpolation=cv2.INTER_NEAREST) > 0
-    desk_alone = paint(gray, desk_on, carry_paper(brightness, desk), (0, 0, w, h))
     return Sheet(
         box=(x, y, bw, bh),
         image=np.repeat(painted[..., None], 3, axis=2),
         on=with_edge(on > 0, INSET),
-        desk=np.repeat(desk_alone[..., None], 3, axis=2),
-        desk_on=desk_on,
+        gray=gray,
+        small=sheet,
+        brightness=brightness,
     )
 
 

@@ -53,10 +53,7 @@ def read_fitted(
 def writing_on(rgb: np.ndarray) -> bool:
     """Whether the line finder finds a band as tall as a digit (reading.MIN_HEIGHT_FRACTION of the short side) on a
     copy at most line_finder.FIND_SIDE a side: a desk's grain gives bands of specks a few pixels high."""
-    gray, _ = reading.to_gray_u8(rgb)
-    f = min(1.0, line_finder.FIND_SIDE / max(gray.shape))
-    if f < 1:
-        gray = cv2.resize(gray, (round(gray.shape[1] * f), round(gray.shape[0] * f)), interpolation=cv2.INTER_AREA)
+    gray = reading.shrunk(reading.to_gray_u8(rgb)[0], line_finder.FIND_SIDE)
     tall = reading.MIN_HEIGHT_FRACTION * min(gray.shape)
     return any(b[3] >= tall for b in line_finder.find_bands(gray))
 

@@ -149,16 +149,21 @@ def sureness(r: Reading) -> float:
     return float(sum(d.confidence for d in r.digits if d.sure))
 
 
+def shrunk(image: np.ndarray, side: int) -> np.ndarray:
+    """A picture -> the same at most `side` pixels a side (area-averaged), or itself if it is no bigger."""
+    f = side / max(image.shape[:2])
+    if f >= 1:
+        return image
+    size = (max(1, round(image.shape[1] * f)), max(1, round(image.shape[0] * f)))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+
+
 def fit(rgb: np.ndarray) -> tuple[np.ndarray, float]:
     """(H, W, 3) uint8 photo -> the same at most MAX_SIDE a side (what is read of it anyway), and the factor back
     to its pixels: finding a sheet, turning the page and painting the desk then cost a 1600-px picture's memory,
     not a 24-MP array's."""
     side = max(rgb.shape[:2])
-    if side <= MAX_SIDE:
-        return rgb, 1.0
-    f = MAX_SIDE / side
-    size = (max(1, round(rgb.shape[1] * f)), max(1, round(rgb.shape[0] * f)))
-    return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA), side / MAX_SIDE
+    return (rgb, 1.0) if side <= MAX_SIDE else (shrunk(rgb, MAX_SIDE), side / MAX_SIDE)
 
 
 def to_gray_u8(image: np.ndarray) -> tuple[np.ndarray, float]:

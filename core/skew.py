@@ -28,8 +28,7 @@ MAX_BLOBS = 300  # more blobs than this is noise, not a page of numbers (and pai
 def text_angle(gray: np.ndarray) -> float:
     """uint8 gray, dark ink on light paper -> the slope of its lines of writing in degrees (y down, so a line that
     rises to the right is negative), or 0.0 where it cannot be told or is under MIN_TURN."""
-    f = min(1.0, WORK_SIDE / max(gray.shape))
-    g = cv2.resize(gray, None, fx=f, fy=f, interpolation=cv2.INTER_AREA) if f < 1 else gray
+    g = reading.shrunk(gray, WORK_SIDE)
     if min(g.shape) < reading.MIN_SIDE:
         return 0.0
     _, _, stats, centres = cv2.connectedComponentsWithStats(reading.ink_mask(g), connectivity=8)

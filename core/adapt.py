@@ -23,13 +23,14 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from core import limits as L
+from core import voice as V
 from core.errors import DataError, InputError
 from core.model import MODALITIES
 from core.profile import Correction, Profile
@@ -47,6 +48,7 @@ class Examples:
 
     labels: np.ndarray  # (n,) int64, 0-9
     seen: dict[str, list]  # modality -> n entries: the preprocessed array, or None where that example lacks it
+    voice: list = field(default_factory=list)  # n entries: the speech's cepstra (core/voice.py) or None; [] for none
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -79,8 +81,9 @@ def prepare(images=None, strokes=None, audios=None, labels=None, sample_rate: in
     for m, v in zip(MODALITIES, (images, strokes, audios)):
         if isinstance(v, (list, tuple)) and len(v) != len(y):
             raise InputError(f"{m}: {len(v)} entries for {len(y)} labels; give one per example (None where it has no {m})")
-    seen, _ = preprocess_batch(images, strokes, audios, sample_rate, L.MAX_TEACH_EXAMPLES, "adapt", name_items=True)
-    return Examples(labels=y, seen=seen)
+    waves: dict[int, np.ndarray] = {}
+    seen, _ = preprocess_batch(images, strokes, audios, sample_rate, L.MAX_TEACH_EXAMPLES, "adapt", name_items=True, waves=waves)
+    return Examples(labels=y, seen=seen, voice=[V.cepstra(waves[k]) if k in waves else None for k in range(len(y))])
 
 
 def fit_correction(embed: torch.Tensor, z: torch.Tensor, y: torch.Tensor, prior: Correction | None, l2: float) -> Correction:
@@ -122,9 +125,12 @@ def fit_correction(embed: torch.Tensor, z: torch.Tensor, y: torch.Tensor, prior:
     return Correction(weight=torch.from_numpy(weight).float(), bias=torch.from_numpy(bias).float(), counts=counts.long())
 
 
-def fit(r: Recognizer, parts: dict, labels: np.ndarray, l2: float = L2, leave_out: int | None = None) -> Profile:
-    """Branch outputs of the examples (`encode`) -> the profile of `r` adapted to them (all but
-    example `leave_out`, when given)."""
+def fit(
+    r: Recognizer, parts: dict, labels: np.ndarray, l2: float = L2, leave_out: int | None = None, voice: list | None = None
+) -> Profile:
+    """Branch outputs of the examples (`encode`) and their speech's cepstra (`voice`, None entries where an
+    example has none) -> the profile of `r` adapted to them (all but example `leave_out`, when given): the
+    corrections refitted, the new recordings added to the voice templates."""
     temps = r.model.calibration.log_temp.exp()
     corrections = dict(r.profile.corrections) if r.profile is not None else {}
     for i, m in enumerate(MODALITIES):
@@ -135,7 +141,11 @@ def fit(r: Recognizer, parts: dict, labels: np.ndarray, l2: float = L2, leave_ou
         if keep.any():
             y = torch.from_numpy(labels)[rows[keep]]
             corrections[m] = fit_correction(e[keep], lg[keep] / temps[i], y, corrections.get(m), l2)
-    return Profile(base_sha256=r.base_sha256 or "", corrections=corrections, l2=l2)
+    templates = r.profile.voice if r.profile is not None else None
+    new = [k for k, c in enumerate(voice or []) if c is not None and k != leave_out]
+    if new:
+        templates = (templates or V.Templates((), np.zeros(0, np.int64))).plus([voice[k] for k in new], labels[new].tolist())
+    return Profile(base_sha256=r.base_sha256 or "", corrections=corrections, l2=l2, voice=templates)
 
 
 def adapt(r: Recognizer, images=None, strokes=None, audios=None, labels=None, sample_rate: int | None = None, l2: float = L2):
@@ -145,7 +155,7 @@ def adapt(r: Recognizer, images=None, strokes=None, audios=None, labels=None, sa
 
 def adapt_examples(r: Recognizer, ex: Examples, l2: float = L2) -> Recognizer:
     """Already preprocessed examples (the app keeps them so) -> a new recognizer."""
-    return r.with_profile(fit(r, encode(r.model, ex.seen, len(ex)), ex.labels, l2))
+    return r.with_profile(fit(r, encode(r.model, ex.seen, len(ex)), ex.labels, l2, voice=ex.voice))
 
 
 # ---------------------------------------------------------------- how well it reads the user's own examples
@@ -184,13 +194,15 @@ def leave_one_out(r: Recognizer, ex: Examples, l2: float = L2) -> dict[str, tupl
     out: dict[str, list[int]] = {}
     for k in range(len(ex)):
         present = [m for m in MODALITIES if m in ex.seen and ex.seen[m][k] is not None]
-        after = r.with_profile(fit(r, parts, ex.labels, l2, leave_out=k))
+        after = r.with_profile(fit(r, parts, ex.labels, l2, leave_out=k, voice=ex.voice))
+        heard = {0: ex.voice[k]} if k < len(ex.voice) and ex.voice[k] is not None else None
         for name, mods in views(present).items():
             one_seen, one_parts = _item(ex.seen, parts, k, mods)
+            voices = heard if "audio" in mods else None
             row = out.setdefault(name, [0, 0, 0])
             row[0] += 1
-            row[1] += r.answer(one_seen, one_parts, 1)[0].label == ex.labels[k]
-            row[2] += after.answer(one_seen, one_parts, 1)[0].label == ex.labels[k]
+            row[1] += r.answer(one_seen, one_parts, 1, voices=voices)[0].label == ex.labels[k]
+            row[2] += after.answer(one_seen, one_parts, 1, voices=voices)[0].label == ex.labels[k]
     return {name: (n, before, after) for name, (n, before, after) in out.items()}
 
 
@@ -215,7 +227,11 @@ def counts_table(counts: dict[str, list[int]]) -> str:
 
 def read_example(path: Path, modality: str) -> dict[str, np.ndarray]:
     """One file -> its preprocessed inputs. A .json drawing is read as the Draw tab reads one: its
-    strokes, and its picture drawn the way the canvas draws it."""
+    strokes, and its picture drawn the way the canvas draws it; a .wav gives its cepstra too ("voice")."""
+    if modality == "audio":
+        waves: list = []
+        x = preprocess("audio", path, waves=waves)
+        return {"audio": x, "voice": V.cepstra(waves[0])}
     if modality != "strokes":
         return {modality: preprocess(modality, path)}
     from core import sets
@@ -250,7 +266,8 @@ def read_folder(folder: Path) -> tuple[Examples, list[str], list[str]]:
             except (InputError, DataError) as e:
                 skipped.append(f"{path.name}: {e}")
     seen = {mod: [r[1].get(mod) for r in rows] for mod in MODALITIES if any(mod in r[1] for r in rows)}
-    return Examples(labels=np.array([r[0] for r in rows], dtype=np.int64), seen=seen), names, skipped
+    labels = np.array([r[0] for r in rows], dtype=np.int64)
+    return Examples(labels=labels, seen=seen, voice=[r[1].get("voice") for r in rows]), names, skipped
 
 
 def get_args_parser() -> argparse.ArgumentParser:

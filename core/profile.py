@@ -9,7 +9,8 @@ branch's frozen embedding (core/adapt.py fits it):
 `fill` gives every digit the user did not teach the largest correction among the taught ones,
 so teaching some digits only reorders those digits and never pulls an answer away from the rest.
 The encoders, the out-of-distribution check (`is_digit`) and the "sure" threshold stay the base
-model's.
+model's. Where the user taught spoken digits, it also keeps their recordings as templates
+(core/voice.py: cepstra, about 2 KB a clip; version 2; a version 1 file has none).
 
 On disk: `torch.save` of {"format", "version", "sha256", "payload"}, where `payload` is the
 `torch.save`d content as a uint8 tensor and `sha256` its hash. Reading bounds the file's size,
@@ -31,17 +32,20 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
+from core import voice as V
 from core.errors import DataError
 from core.limits import MAX_PROFILE_BYTES
 from core.model import MODALITIES
 
 FORMAT = "digits-profile"
-VERSION = 1
-READABLE_VERSIONS = (1,)
+VERSION = 2  # 2: the voice templates
+READABLE_VERSIONS = (1, 2)
 MAX_CORRECTION = 1e3  # |weight|, |bias|: fitted ones are below 1; a larger value is not from core.adapt
 MAX_COUNT = 1_000_000  # examples per digit a profile may say it learned from (adapting again adds up)
+MAX_CEPSTRUM = 1e4  # |a stored cepstrum|: MFCCs of speech are tens
 
 
 def fill(correction: torch.Tensor, taught: torch.Tensor) -> torch.Tensor:
@@ -75,6 +79,7 @@ class Profile:
     base_sha256: str  # the checkpoint it was fitted for (card["checkpoint"]["sha256"])
     corrections: dict[str, Correction]  # modality -> correction; absent modalities are not adapted
     l2: float  # the penalty it was fitted with (core.adapt.L2), kept for the record
+    voice: V.Templates | None = None  # the user's spoken digits as templates (core/voice.py); None: none taught
 
     def counts(self) -> dict[str, list[int]]:
         """modality -> examples per digit (0-9)."""
@@ -90,6 +95,13 @@ def to_bytes(profile: Profile) -> bytes:
             for m, c in profile.corrections.items()
         },
     }
+    if profile.voice is not None and len(profile.voice.labels):
+        v = profile.voice
+        content["voice"] = {
+            "ceps": torch.from_numpy(np.concatenate([c.T for c in v.ceps]).astype(V.DTYPE)),  # (frames, N_CEPS)
+            "lengths": torch.tensor([c.shape[1] for c in v.ceps], dtype=torch.int64),
+            "labels": torch.from_numpy(v.labels.astype(np.int64)),
+        }
     buf = io.BytesIO()
     torch.save(content, buf)
     payload = buf.getvalue()
@@ -178,7 +190,8 @@ def load(path: str | Path, base_sha256: str, embed: int, classes: int) -> Profil
         if m not in MODALITIES or not isinstance(c, dict):
             raise DataError(f"profile {name}: unknown modality {shown(m)}; expected some of {MODALITIES}")
         corrections[m] = _correction(name, m, c, embed, classes)
-    return Profile(base_sha256=made_for, corrections=corrections, l2=float(l2))
+    voice = _voice(name, content["voice"]) if "voice" in content else None
+    return Profile(base_sha256=made_for, corrections=corrections, l2=float(l2), voice=voice)
 
 
 def check_zip(data: bytes, damaged: str) -> None:
@@ -223,3 +236,27 @@ def _correction(name: str, m: str, c: dict, embed: int, classes: int) -> Correct
     if int(n.min()) < 0 or int(n.max()) > MAX_COUNT or int(n.sum()) == 0:
         raise DataError(f"profile {name}: the {m} example counts must be 0..{MAX_COUNT:,} with at least one example")
     return Correction(weight=w.clone(), bias=b.clone(), counts=n.clone())
+
+
+def _voice(name: str, v) -> V.Templates:
+    """The stored templates, every shape, count and value checked (a stranger's file is data)."""
+    bad = f"profile {name}: its voice templates"
+    if not isinstance(v, dict):
+        raise DataError(f"{bad} are not a table")
+    c, lengths, labels = v.get("ceps"), v.get("lengths"), v.get("labels")
+    if not (torch.is_tensor(c) and c.dtype == torch.float16 and c.dim() == 2 and c.shape[1] == V.N_CEPS):
+        raise DataError(f"{bad} are not (frames, {V.N_CEPS}) float16")
+    for t in (lengths, labels):
+        if not (torch.is_tensor(t) and t.dtype == torch.int64 and t.dim() == 1 and len(t) == len(lengths)):
+            raise DataError(f"{bad} need lengths and labels, one of each per template")
+    n = len(lengths)
+    if n == 0 or n > 10 * V.MAX_PER_DIGIT or int(labels.min()) < 0 or int(labels.max()) > 9:
+        raise DataError(f"{bad} must be 1-{10 * V.MAX_PER_DIGIT} recordings labelled 0-9")
+    if int(torch.bincount(labels, minlength=10).max()) > V.MAX_PER_DIGIT:
+        raise DataError(f"{bad} hold more than {V.MAX_PER_DIGIT} recordings of one digit")
+    if int(lengths.min()) < V.MIN_FRAMES or int(lengths.max()) > V.MAX_FRAMES or int(lengths.sum()) != c.shape[0]:
+        raise DataError(f"{bad} must be {V.MIN_FRAMES}-{V.MAX_FRAMES} frames each, all of them stored")
+    if not torch.isfinite(c).all() or float(c.abs().max()) > MAX_CEPSTRUM:
+        raise DataError(f"{bad} hold non-finite or huge values")
+    parts = torch.split(c, lengths.tolist())
+    return V.Templates(tuple(p.numpy().T.copy() for p in parts), labels.numpy().copy())

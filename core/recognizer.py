@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from core import audio as A
-from core import checkpoint, line_model, photo, reading, sphinx
+from core import checkpoint, line_model, photo, reading, sphinx, voice
 from core import classes as C
 from core import image as I
 from core import profile as profiles
@@ -296,10 +296,13 @@ class Recognizer:
         """Lists of equal length; an item may be None where that modality is missing for it.
         Every item needs at least one input. `classes`: as for `predict`."""
         self.check_request(audios is not None, classes)
-        waves: dict[int, np.ndarray] | None = {} if self.expert is not None and audios is not None else None
+        templates = self.profile.voice if self.profile is not None else None
+        want = audios is not None and (self.expert is not None or templates is not None)
+        waves: dict[int, np.ndarray] | None = {} if want else None
         seen, n = preprocess_batch(images, strokes, audios, sample_rate, MAX_BATCH, "predict_batch", waves=waves)
-        evidence = {k: sphinx.evidence(w, A.SAMPLE_RATE) for k, w in (waves or {}).items()}
-        return self.answer(seen, encode(self.model, seen, n), n, classes, evidence)
+        evidence = {k: sphinx.evidence(w, A.SAMPLE_RATE) for k, w in (waves or {}).items()} if self.expert is not None else None
+        voices = {k: voice.cepstra(w) for k, w in (waves or {}).items()} if templates is not None else None
+        return self.answer(seen, encode(self.model, seen, n), n, classes, evidence, voices)
 
     def check_request(self, audio: bool, classes: str | None) -> None:
         """Refuse, before any input is read, a view this model lacks and audio for a model without speech."""
@@ -317,9 +320,11 @@ class Recognizer:
         n: int,
         classes: str | None = None,
         evidence: dict[int, np.ndarray] | None = None,
+        voices: dict[int, np.ndarray] | None = None,
     ) -> list[Prediction]:
         """Preprocessed items (`preprocess_batch`) and their branch outputs (`encode`) -> Predictions:
-        the PocketSphinx expert's evidence ({item: (2, 10)}, core/sphinx.py) and the profile's corrections
+        the PocketSphinx expert's evidence ({item: (2, 10)}, core/sphinx.py), the profile's corrections
+        and its voice templates' distances to the items' cepstra ({item: (N_CEPS, t)}, core/voice.py)
         added to the branch logits, the out-of-distribution check, fusion and calibration, then the view
         `classes` (core/classes.view: not renormalized, so confidence stays calibrated)."""
         cal = self.model.calibration
@@ -336,6 +341,8 @@ class Recognizer:
                     lg = sphinx.add_evidence(lg, rows, evidence, self.expert, temps[i])
                 if self.profile is not None and m in self.profile.corrections:
                     lg = lg + temps[i] * self.profile.corrections[m](e)
+                if m == "audio" and voices and self.profile is not None and self.profile.voice is not None:
+                    lg = voice.add_evidence(lg, rows, voices, self.profile.voice, temps[i])
                 adapted[m] = (rows, e, lg)
             embeds, logits, mask = fusion_inputs(n, adapted, self.model.dims)
             fused = self.model.fuse(embeds, logits, mask)

@@ -38,7 +38,7 @@ import gradio as gr
 import numpy as np
 from starlette.middleware import Middleware
 
-from core import DataError, InputError, Recognizer
+from core import DataError, InputError, Recognizer, voice
 from core import image as I
 from core import strokes as S
 from core.stroke_groups import group_strokes
@@ -332,16 +332,15 @@ def build_app(recognizer: Recognizer, characters: Recognizer | None = None) -> g
 
 def warm_up(recognizer: Recognizer) -> None:
     """One prediction per branch before the server opens, so the first visitor does not wait for
-    librosa's JIT compilation and torch's first passes (seconds, once per process)."""
+    librosa's JIT compilation and torch's first passes (seconds, once per process); and one match of the
+    Teach tab's voice templates (core/voice.py compiles its DTW on first use)."""
     t = np.arange(8000) / 8000
     image = np.zeros((28, 28), np.uint8)
     image[4:24, 13:15] = 255
-    recognizer.predict(
-        image=image,
-        strokes=[[(140, 50), (140, 230)]],
-        audio=(0.3 * np.sin(2 * np.pi * 300 * t) * np.hanning(t.size)).astype(np.float32),
-        sample_rate=8000,
-    )
+    tone = (0.3 * np.sin(2 * np.pi * 300 * t) * np.hanning(t.size)).astype(np.float32)
+    recognizer.predict(image=image, strokes=[[(140, 50), (140, 230)]], audio=tone, sample_rate=8000)
+    c = voice.cepstra(tone)
+    voice.distance(voice.with_deltas(c), voice.with_deltas(c))
 
 
 def load_characters(checkpoints: str | None) -> Recognizer | None:

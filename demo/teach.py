@@ -20,7 +20,7 @@ from pathlib import Path
 import gradio as gr
 import numpy as np
 
-from core import Recognizer
+from core import Recognizer, voice
 from core import adapt as AD
 from core import profile as profiles
 from core.limits import MAX_TEACH_PER_DIGIT
@@ -38,14 +38,15 @@ HINT = "Draw the digit, say it, or both, then press **Add example**."
 @dataclass(frozen=True)
 class Teaching:
     labels: tuple[int, ...] = ()
-    seen: tuple[dict[str, np.ndarray], ...] = ()  # per example: modality -> preprocessed array
+    seen: tuple[dict[str, np.ndarray], ...] = ()  # per example: modality -> preprocessed array (+ "voice": cepstra)
     loaded: profiles.Profile | None = None  # a profile the user uploaded; examples add to it
     profile: profiles.Profile | None = None  # what the other tabs read with
     scores: dict | None = None  # core.adapt.leave_one_out of the examples
 
     def examples(self) -> AD.Examples:
         mods = [m for m in ("image", "strokes", "audio") if any(m in s for s in self.seen)]
-        return AD.Examples(np.array(self.labels, np.int64), {m: [s.get(m) for s in self.seen] for m in mods})
+        seen = {m: [s.get(m) for s in self.seen] for m in mods}
+        return AD.Examples(np.array(self.labels, np.int64), seen, [s.get("voice") for s in self.seen])
 
 
 def prompt(digit: int) -> str:
@@ -107,7 +108,9 @@ class Teacher:
                 if image is not None:
                     item["image"] = preprocess("image", image)
             if audio_path:
-                item["audio"] = preprocess("audio", upload(audio_path))
+                waves: list = []
+                item["audio"] = preprocess("audio", upload(audio_path), waves=waves)
+                item["voice"] = voice.cepstra(waves[0])  # the recording kept as a template (core/voice.py)
             if not item:
                 return self.outputs(t, d, HINT)
             if t.labels.count(d) >= MAX_TEACH_PER_DIGIT:

@@ -36,6 +36,7 @@ from core import InputError, Recognizer, data, negatives, sets  # noqa: E402
 from core import adapt as AD  # noqa: E402
 from core import audio as A  # noqa: E402
 from core import strokes as S  # noqa: E402
+from core import voice as V  # noqa: E402
 from core.evaluate import ece  # noqa: E402
 from core.recognizer import encode, preprocess_batch  # noqa: E402
 
@@ -65,8 +66,9 @@ class User:
     """One person's items, preprocessed once: `pool` gives examples; `scored` (or, when None, the rest of
     the pool) is what accuracy is measured on."""
 
-    def __init__(self, name, split, kind, seen, labels, pool, scored=None):
+    def __init__(self, name, split, kind, seen, labels, pool, scored=None, voice=None):
         self.name, self.split, self.kind = name, split, kind
+        self.voice = voice  # per item: its speech's cepstra (core/voice.py), kept as templates when it is an example
         self.seen, self.labels = seen, np.asarray(labels, np.int64)
         self.pool, self.scored = np.asarray(pool), None if scored is None else np.asarray(scored)
 
@@ -126,10 +128,19 @@ def synthetic_users(engine: str, voices: tuple[str, ...], split: str, rng: np.ra
                     y, sr = synth(engine, v, w, rng, Path(tmp))
                     waves.append(A.load_audio(y, sr))  # 8 kHz: one sample rate for the whole batch
                     labels.append(d)
-            seen, _ = preprocess_batch(None, None, waves, A.SAMPLE_RATE, 10_000, "benchmark")
+            seen, voice = speech(waves, A.SAMPLE_RATE)
             rep = np.arange(len(labels)) // 10
-            users.append(User(f"{engine} {v}", split, "speech", seen, labels, np.flatnonzero(rep < 5), np.flatnonzero(rep >= 5)))
+            users.append(
+                User(f"{engine} {v}", split, "speech", seen, labels, np.flatnonzero(rep < 5), np.flatnonzero(rep >= 5), voice)
+            )
     return users
+
+
+def speech(audios: list, sample_rate: int | None) -> tuple[dict, list[np.ndarray]]:
+    """Recordings -> (what the audio branch sees, each one's cepstra for the voice templates)."""
+    waves: dict[int, np.ndarray] = {}
+    seen, n = preprocess_batch(None, None, audios, sample_rate, 10_000, "benchmark", waves=waves)
+    return seen, [V.cepstra(waves[k]) for k in range(n)]
 
 
 def fsdd_users(root: Path) -> list[User]:
@@ -137,12 +148,11 @@ def fsdd_users(root: Path) -> list[User]:
     users = []
     for s in tqdm(data.FSDD_SPEAKERS, desc="fsdd", leave=False):
         mine = [c for c in clips if c.speaker == s]
-        seen, _ = preprocess_batch(None, None, [c.path for c in mine], None, 10_000, "benchmark")
+        seen, voice = speech([c.path for c in mine], None)
         idx = np.array([c.index for c in mine])
         split = "val" if s == data.FSDD_VAL_SPEAKER else "test"
-        users.append(
-            User(f"FSDD {s}", split, "speech", seen, [c.digit for c in mine], np.flatnonzero(idx >= 5), np.flatnonzero(idx < 5))
-        )
+        pool, scored = np.flatnonzero(idx >= 5), np.flatnonzero(idx < 5)
+        users.append(User(f"FSDD {s}", split, "speech", seen, [c.digit for c in mine], pool, scored, voice))
     return users
 
 
@@ -190,11 +200,13 @@ def curves(r: Recognizer, users: list[User], repeats: int, seed: int, l2: float)
                 rk = r
                 if k:
                     ex_seen, ex_parts = take(user.seen, parts, ex)
-                    rk = r.with_profile(AD.fit(r, ex_parts, user.labels[ex], l2))
+                    voice = None if user.voice is None else [user.voice[i] for i in ex]
+                    rk = r.with_profile(AD.fit(r, ex_parts, user.labels[ex], l2, voice=voice))
                     if k == 3 and rep == 0:
                         profiles[user.name] = rk.profile
                 ev_seen, ev_parts = take(user.seen, parts, ev)
-                probs += [p.probs for p in rk.answer(ev_seen, ev_parts, len(ev))]
+                voices = None if user.voice is None else {j: user.voice[i] for j, i in enumerate(ev)}
+                probs += [p.probs for p in rk.answer(ev_seen, ev_parts, len(ev), voices=voices)]
                 ys += list(user.labels[ev])
             if probs:
                 p, y = np.array(probs), np.array(ys)
@@ -290,6 +302,28 @@ def adapt_seconds(r: Recognizer, root: Path, repeats: int = 5) -> dict[str, tupl
     return out
 
 
+def answer_ms(r: Recognizer, root: Path) -> dict[str, float]:
+    """Median ms from a recording (wav file) to the answer, with and without a profile of 3 recordings per digit
+    (its corrections and voice templates), with and without PocketSphinx: what Teach mode adds to each answer."""
+    clips = [c for c in data.list_fsdd(root) if c.speaker == "george"]
+    me = r.adapt(audios=[c.path for c in clips if c.index in (5, 6, 7)], labels=[c.digit for c in clips if c.index in (5, 6, 7)])
+    test = [c.path for c in clips if c.index < 5]
+    out = {}
+    for name, rk in (("base", r), ("profile", me)):
+        for expert in (False, True):
+            if expert and r.expert is None:
+                continue
+            ask = rk if expert else rk.with_expert(None)
+            ask.predict(audio=test[0])
+            times = []
+            for path in test:
+                t = time.perf_counter()
+                ask.predict(audio=path)
+                times.append(time.perf_counter() - t)
+            out[f"{name}, {'with' if expert else 'without'} PocketSphinx"] = 1000 * float(np.median(times))
+    return out
+
+
 # ---------------------------------------------------------------- report
 
 
@@ -315,6 +349,7 @@ def main(argv: list[str] | None = None) -> None:
     r = Recognizer.load()
     r.predict(audio=np.sin(np.arange(8000) / 5).astype(np.float32), sample_rate=8000)  # librosa's first call compiles
     times = adapt_seconds(r, root)
+    answer_times = answer_ms(r, root)
     rng = np.random.default_rng(args.seed)
     users = fsdd_users(root) + drawing_users(root)
     for engine, voices, split in (("flite", FLITE, "val"), ("espeak", ESPEAK, "test")):
@@ -377,6 +412,9 @@ def main(argv: list[str] | None = None) -> None:
     print("\n## Adapt time (Recognizer.adapt, preprocessing included, 1 thread)\n")
     for name, (first, med) in times.items():
         print(f"- {name}: {first:.2f} s the first time, {med:.2f} s median after")
+    print("\n## A recording to its answer, median of 50 (wav file read included, 1 thread)\n")
+    for name, ms in answer_times.items():
+        print(f"- {name}: {ms:.1f} ms")
 
     # the internals above are the API: one user, raw inputs, adapt + predict_batch, same probabilities
     u = users_by_name["FSDD george"]
@@ -390,6 +428,11 @@ def main(argv: list[str] | None = None) -> None:
         AD.fit(r, take(u.seen, parts, rows)[1], u.labels[rows]).corrections["audio"].weight,
         atol=1e-6,
     ), "benchmark path and Recognizer.adapt differ"
+    scored = np.array([k for k, c in enumerate(clips) if c.index == 0])
+    plain = me.with_expert(None)  # the benchmark reads speech without PocketSphinx (answer gets no evidence)
+    api = [p.probs for p in plain.predict_batch(audios=[clips[k].path for k in scored])]
+    inside = plain.answer(*take(u.seen, parts, scored), len(scored), voices={j: u.voice[k] for j, k in enumerate(scored)})
+    assert np.allclose(api, [p.probs for p in inside], atol=1e-5), "benchmark path and predict_batch with templates differ"
 
 
 if __name__ == "__main__":

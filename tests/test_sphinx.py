@@ -162,6 +162,33 @@ def test_adaptation_curve_learns_each_left_out_speakers_way_of_saying_digits():
     assert helped["with_expert"]["0"] > curve["cnn"]["0"] + 0.01
 
 
+def test_voice_templates_that_know_each_speakers_words_help_and_get_a_scale():
+    """fit_sphinx's curve with template distances (made up): where a clip is nearer to the same digit's clips
+    of its speaker, the templates' curves beat the plain ones and the fitted scale is positive; where the
+    distances say nothing, the scale fitted is near zero and the curves stay where they were."""
+    from core import data
+    from core import fit_sphinx as F
+
+    rng = np.random.default_rng(1)
+    y = np.tile(np.repeat(np.arange(10), 20), 6)
+    speakers = np.repeat(np.array(data.FSDD_SPEAKERS), 200)
+    e = rng.normal(size=(len(y), 16)).astype(np.float32)
+    lp = F.log_probs(rng.normal(size=(len(y), 10)).astype(np.float32) + 2.0 * np.eye(10)[y], 1.0)
+    silent = np.zeros((len(y), 2, 10), np.float32)
+    same = speakers[:, None] == speakers[None, :]
+    told = np.where(same, 10.0 + rng.normal(size=(len(y), len(y))) - 3.0 * (y[:, None] == y[None, :]), np.inf)
+    curve = F.adaptation_curve(lp, e, silent, y, speakers, dists=told.astype(np.float32))
+    assert curve["voice_scale"] > 0.3 and all(v > 0.3 for v in curve["voice_scales"].values())
+    for k in ("1", "3", "5"):
+        assert curve["cnn_voice"][k] > curve["cnn"][k] + 0.05 and curve["with_voice"][k] > curve["with_expert"][k] + 0.05
+    assert curve["cnn_voice"]["0"] == curve["cnn"]["0"]  # no examples, no templates
+    assert "voice templates" in F.adaptation_table(curve)
+    noise = np.where(same, 10.0 + rng.normal(size=(len(y), len(y))), np.inf).astype(np.float32)
+    blind = F.adaptation_curve(lp, e, silent, y, speakers, dists=noise)
+    assert blind["voice_scale"] < 0.1
+    assert all(abs(blind["cnn_voice"][k] - blind["cnn"][k]) < 0.03 for k in ("1", "3", "5"))
+
+
 @pytest.mark.slow
 def test_folds_in_worker_processes_match_folds_in_turn(fixture_data, monkeypatch):
     """`python -m core.fit_sphinx --workers 2` trains two folds at once in their own processes: each fold

@@ -190,6 +190,8 @@ def load(path: str | Path, base_sha256: str, embed: int, classes: int) -> Profil
         if m not in MODALITIES or not isinstance(c, dict):
             raise DataError(f"profile {name}: unknown modality {shown(m)}; expected some of {MODALITIES}")
         corrections[m] = _correction(name, m, c, embed, classes)
+    if "voice" in content and outer["version"] < 2:
+        raise DataError(f"profile {name} is version {outer['version']}, which holds no voice templates, yet has some")
     voice = _voice(name, content["voice"]) if "voice" in content else None
     return Profile(base_sha256=made_for, corrections=corrections, l2=float(l2), voice=voice)
 
@@ -224,11 +226,17 @@ def _torch_load(data: bytes, damaged: str):
         raise DataError(f"{damaged} ({type(e).__name__})") from None
 
 
+def plain(t) -> bool:
+    """A dense tensor in CPU memory: what torch.save wrote from a profile. `weights_only` loading also rebuilds
+    sparse, quantized and "meta" tensors, on which the checks below would raise torch's own errors."""
+    return torch.is_tensor(t) and t.layout == torch.strided and t.device.type == "cpu" and not t.is_quantized
+
+
 def _correction(name: str, m: str, c: dict, embed: int, classes: int) -> Correction:
     w, b, n = c.get("weight"), c.get("bias"), c.get("counts")
     shapes = ((w, (embed, classes), torch.float32), (b, (classes,), torch.float32), (n, (classes,), torch.int64))
     for t, shape, dtype in shapes:
-        if not (torch.is_tensor(t) and tuple(t.shape) == shape and t.dtype == dtype):
+        if not (plain(t) and tuple(t.shape) == shape and t.dtype == dtype):
             raise DataError(f"profile {name}: the {m} correction does not fit this model (expected {shape} {dtype})")
     for t in (w, b):
         if not torch.isfinite(t).all() or float(t.abs().max()) > MAX_CORRECTION:
@@ -241,13 +249,13 @@ def _correction(name: str, m: str, c: dict, embed: int, classes: int) -> Correct
 def _voice(name: str, v) -> V.Templates:
     """The stored templates, every shape, count and value checked (a stranger's file is data)."""
     bad = f"profile {name}: its voice templates"
-    if not isinstance(v, dict):
-        raise DataError(f"{bad} are not a table")
-    c, lengths, labels = v.get("ceps"), v.get("lengths"), v.get("labels")
-    if not (torch.is_tensor(c) and c.dtype == torch.float16 and c.dim() == 2 and c.shape[1] == V.N_CEPS):
+    if not isinstance(v, dict) or set(v) != {"ceps", "lengths", "labels"}:
+        raise DataError(f"{bad} are not a table of ceps, lengths and labels")
+    c, lengths, labels = v["ceps"], v["lengths"], v["labels"]
+    if not (plain(c) and c.dtype == torch.float16 and c.dim() == 2 and c.shape[1] == V.N_CEPS):
         raise DataError(f"{bad} are not (frames, {V.N_CEPS}) float16")
     for t in (lengths, labels):
-        if not (torch.is_tensor(t) and t.dtype == torch.int64 and t.dim() == 1 and len(t) == len(lengths)):
+        if not (plain(t) and t.dtype == torch.int64 and t.dim() == 1 and len(t) == len(lengths)):
             raise DataError(f"{bad} need lengths and labels, one of each per template")
     n = len(lengths)
     if n == 0 or n > 10 * V.MAX_PER_DIGIT or int(labels.min()) < 0 or int(labels.max()) > 9:

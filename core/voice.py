@@ -16,7 +16,7 @@ smallest length-normalized DTW distance to that digit's templates, and the recog
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 import numpy as np
 
@@ -31,6 +31,7 @@ MIN_FRAMES = 3  # shorter clips cannot be trimmed speech (MIN_SECONDS is 10 fram
 SCALE = 0.58  # calibrated-logit units per unit of distance: core.fit_sphinx fits it on held-out FSDD speakers (0.5761)
 MAX_PER_DIGIT = 10  # templates kept per digit (the newest): a profile stays under MAX_PROFILE_BYTES
 DTYPE = np.float16  # as stored in a profile: cepstra are tens, float16 keeps 3 digits
+FAST = {"reassoc", "contract", "arcp", "nsz", "afn"}  # numba's fastmath less "nnan" and "ninf": the recursion starts from inf
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,11 @@ class Templates:
 
     def counts(self) -> np.ndarray:
         return np.bincount(self.labels, minlength=10)
+
+    @cached_property
+    def frames(self) -> tuple[np.ndarray, ...]:
+        """Each template as DTW reads it, (t_k, 2 N_CEPS) float32 with its deltas: made once, not per clip."""
+        return tuple(_frames(c) for c in self.ceps)
 
     def plus(self, ceps: list[np.ndarray], labels: list[int]) -> Templates:
         """These templates and new ones, the newest MAX_PER_DIGIT of each digit kept."""
@@ -79,20 +85,32 @@ def with_deltas(c: np.ndarray) -> np.ndarray:
 def distance(a: np.ndarray, b: np.ndarray) -> float:
     """DTW distance of two (features, t) sequences (Euclidean frame cost, steps (1,1), (1,0), (0,1)),
     divided by the sum of their lengths so that long and short words compare."""
-    frames = np.ascontiguousarray(a.T, np.float32), np.ascontiguousarray(b.T, np.float32)
-    return float(_kernel()(*frames)) / (a.shape[1] + b.shape[1])
+    return _distance(_frames(a, deltas=False), _frames(b, deltas=False))
 
 
 def distances(x: np.ndarray, templates: Templates) -> np.ndarray:
     """(N_CEPS, t) cepstra of a clip -> (n,) its distance to each template."""
-    xd = with_deltas(x)
-    return np.array([distance(xd, with_deltas(t)) for t in templates.ceps], np.float32)
+    xf = _frames(x)
+    return np.array([_distance(xf, t) for t in templates.frames], np.float32)
+
+
+def _frames(c: np.ndarray, deltas: bool = True) -> np.ndarray:
+    """(features, t) -> (t, features) contiguous float32, with the deltas added first where asked."""
+    return np.ascontiguousarray((with_deltas(c) if deltas else c).T, np.float32)
+
+
+def _distance(a: np.ndarray, b: np.ndarray) -> float:
+    if a.shape[1] != b.shape[1]:  # the kernel trusts its inputs: another width would read past a row
+        raise ValueError(f"frames of {a.shape[1]} and {b.shape[1]} features cannot be compared")
+    return float(_kernel()(a, b)) / (a.shape[0] + b.shape[0])
 
 
 def evidence(x: np.ndarray, templates: Templates) -> np.ndarray:
     """(N_CEPS, t) cepstra -> (10,) the distance to each digit's nearest template; an untaught digit gets
     the nearest taught one's (teaching some digits reorders those and never pulls an answer from the rest,
     as core.profile.fill does for the correction)."""
+    if len(templates.labels) == 0:
+        return np.zeros(10, np.float32)  # nothing taught: every digit alike
     return nearest(distances(x, templates)[None], templates.labels)[0]
 
 
@@ -141,8 +159,8 @@ def _dtw(a: np.ndarray, b: np.ndarray) -> float:
 @lru_cache(maxsize=1)
 def _kernel():
     """`_dtw` compiled by numba (librosa's own dependency), once per process and cached on disk where
-    __pycache__ is writable (0.6 s the first time): 30 templates in about 1 ms, where numpy over
+    __pycache__ is writable (0.6 s the first time): 30 templates in about 1.5 ms, where numpy over
     anti-diagonals took 8 ms and librosa.sequence.dtw, whose checks dominate at these sizes, 8 ms too."""
     import numba
 
-    return numba.njit(cache=True, fastmath=True)(_dtw)
+    return numba.njit(cache=True, fastmath=FAST)(_dtw)

@@ -181,7 +181,6 @@ def test_voice_templates_that_know_each_speakers_words_help_and_get_a_scale():
     assert curve["voice_scale"] > 0.3 and all(v > 0.3 for v in curve["voice_scales"].values())
     for k in ("1", "3", "5"):
         assert curve["cnn_voice"][k] > curve["cnn"][k] + 0.05 and curve["with_voice"][k] > curve["with_expert"][k] + 0.05
-    assert curve["cnn_voice"]["0"] == curve["cnn"]["0"]  # no examples, no templates
     assert "voice templates" in F.adaptation_table(curve)
     noise = np.where(same, 10.0 + rng.normal(size=(len(y), len(y))), np.inf).astype(np.float32)
     blind = F.adaptation_curve(lp, e, silent, y, speakers, dists=noise)

@@ -3,6 +3,7 @@ real recordings matched, the profile that carries them and the checks on a stran
 
 from __future__ import annotations
 
+import io
 import json
 
 import numpy as np
@@ -73,7 +74,7 @@ def test_one_recording_per_digit_reads_the_same_speakers_other_recordings():
     assert right / total >= 0.85, right / total
 
 
-def test_a_taught_recording_pulls_toward_its_digit_and_only_where_the_profile_has_templates(recognizer, tmp_path):
+def test_a_taught_recording_pulls_toward_its_digit_and_only_where_the_profile_has_templates(recognizer):
     clips = [c for c in samples.fsdd() if c.speaker in ("george", "jackson", "lucas")]  # one clip per digit
     me = recognizer.adapt(audios=[c.path for c in clips], labels=[c.digit for c in clips])
     assert list(me.profile.voice.counts()) == [1] * 10
@@ -82,6 +83,7 @@ def test_a_taught_recording_pulls_toward_its_digit_and_only_where_the_profile_ha
     truth = [p.label for p in recognizer.predict_batch(audios=[c.path for c in clips])]
     lied = liar.predict_batch(audios=[c.path for c in clips])
     assert sum(p.label == (c.digit + 1) % 10 for p, c in zip(lied, clips)) >= 5, ([p.label for p in lied], truth)
+    assert sum(p.label == t for p, t in zip(lied, truth)) <= 5
     plain = liar.with_profile(P.Profile(liar.profile.base_sha256, liar.profile.corrections, liar.profile.l2))
     unpulled = plain.predict_batch(audios=[c.path for c in clips])
     assert all(not np.allclose(a.probs, b.probs) for a, b in zip(lied, unpulled))  # the templates moved every answer
@@ -101,15 +103,13 @@ def test_profiles_keep_their_templates_and_version_1_files_still_load(recognizer
         assert np.array_equal(x.probs, y.probs)
     # a version 1 file (written before the templates) has none and reads as it always did
     old = P.Profile(me.profile.base_sha256, me.profile.corrections, me.profile.l2)
-    raw = torch.load(__import__("io").BytesIO(P.to_bytes(old)), weights_only=True)
+    raw = torch.load(io.BytesIO(P.to_bytes(old)), weights_only=True)
     (tmp_path / "v1.pt").write_bytes(_with_version(raw, 1))
     v1 = Recognizer.load(profile=tmp_path / "v1.pt")
     assert v1.profile.voice is None and v1.profile.counts() == me.profile.counts()
 
 
 def _with_version(outer: dict, version: int) -> bytes:
-    import io
-
     buf = io.BytesIO()
     torch.save({**outer, "version": version}, buf)
     return buf.getvalue()
@@ -155,18 +155,43 @@ def test_a_strangers_templates_are_checked_before_use(recognizer, tmp_path):
             "labels": torch.full((V.MAX_PER_DIGIT + 1,), 4),
         },
         "table": [1, 2, 3],
+        "extra": {**inner, "note": torch.zeros(1000)},
+        "sparse": {**inner, "ceps": inner["ceps"].to_sparse()},
+        "sparse lengths": {**inner, "lengths": inner["lengths"].to_sparse()},
+        "csr": {**inner, "ceps": inner["ceps"].float().to_sparse_csr().to(torch.float16)},
+        "meta": {**inner, "ceps": torch.zeros(40, V.N_CEPS, dtype=torch.float16, device="meta")},
+        "meta labels": {**inner, "labels": torch.tensor([1, 2], device="meta")},
     }
     for name, voice in bad.items():
         path = tmp_path / f"{name}.pt"
         path.write_bytes(_content_with(good, {"voice": voice}))
         with pytest.raises(DataError, match="voice templates"):
             recognizer.load_profile(path)
+    path = tmp_path / "v1.pt"  # a version 1 file never held templates
+    path.write_bytes(_with_version(torch.load(io.BytesIO(_content_with(good, {"voice": inner})), weights_only=True), 1))
+    with pytest.raises(DataError, match="version 1"):
+        recognizer.load_profile(path)
+    c = good.corrections["audio"]  # the corrections' tensors are held to the same layout
+    for weight in (c.weight.to_sparse(), torch.zeros_like(c.weight, device="meta")):
+        path.write_bytes(_content_with(good, {"corrections": {"audio": {"weight": weight, "bias": c.bias, "counts": c.counts}}}))
+        with pytest.raises(DataError, match="audio correction"):
+            recognizer.load_profile(path)
+
+
+def test_a_profile_built_in_code_with_no_templates_reads_as_without(recognizer):
+    clips = samples.fsdd()[:10]
+    me = recognizer.adapt(audios=[c.path for c in clips], labels=[c.digit for c in clips])
+    p = me.profile
+    empty = me.with_profile(P.Profile(p.base_sha256, p.corrections, p.l2, V.Templates((), np.zeros(0, np.int64))))
+    none = me.with_profile(P.Profile(p.base_sha256, p.corrections, p.l2))
+    assert np.array_equal(empty.predict(audio=clips[0].path).probs, none.predict(audio=clips[0].path).probs)
+    with pytest.raises(ValueError, match="features"):
+        V.distance(np.zeros((24, 5), np.float32), np.zeros((12, 5), np.float32))
 
 
 def _content_with(profile: P.Profile, extra: dict) -> bytes:
     """A well-formed profile file (valid checksum) whose content has `extra` added, as another program could write."""
     import hashlib
-    import io
 
     outer = torch.load(io.BytesIO(P.to_bytes(profile)), weights_only=True)
     content = torch.load(io.BytesIO(outer["payload"].numpy().tobytes()), weights_only=True)
@@ -187,3 +212,22 @@ def test_the_shipped_scale_is_what_fit_sphinx_fitted():
     """core.voice.SCALE is the scale core.fit_sphinx fitted on held-out FSDD speakers for the shipped checkpoint."""
     doc = json.loads((REPO / "checkpoints" / "sphinx.json").read_text())
     assert V.SCALE == pytest.approx(doc["loso"]["adaptation"]["voice_scale"], abs=0.005)
+
+
+def test_leave_one_out_never_reads_an_example_with_its_own_template(recognizer):
+    """Teach mode's check (each example read by a profile taught from the others) must drop the example's
+    recording from the templates too: with it, every recording would be 0 away from itself and read right."""
+    from core import adapt as AD
+    from core.recognizer import encode
+
+    clips = samples.fsdd()
+    ex = AD.prepare(audios=[c.path for c in clips], labels=[(c.digit + 1) % 10 for c in clips])  # mislabelled
+    parts = encode(recognizer.model, ex.seen, len(ex))
+    for k in (0, 7, 19):
+        p = AD.fit(recognizer, parts, ex.labels, leave_out=k, voice=ex.voice)
+        assert len(p.voice.labels) == len(clips) - 1
+        assert not any(t.shape == ex.voice[k].shape and np.array_equal(t, ex.voice[k].astype(V.DTYPE)) for t in p.voice.ceps)
+    scores = AD.leave_one_out(recognizer, ex)["speech"]
+    # taught shifted labels, the other clip of each digit teaches the shift (measured: 12 of 20 read as taught);
+    # a profile that held each example's own template reads all 20 as taught
+    assert scores[2] <= 16, scores

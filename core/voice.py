@@ -26,7 +26,7 @@ N_CEPS = 12  # MFCC 1-12 (c0, the loudness, left out); their deltas are computed
 # 1-29, with or without deltas and delta-deltas, matched held-out FSDD speakers no better (scratch, validation theo)
 N_MFCC = N_CEPS + 1
 FLOOR_DB = 40.0  # the log-mel is floored this far below its peak: noise and silence between sounds stop counting
-# (librosa's default 80 dB; 40 chosen on the validation users, theo and the flite voices: 30 lost theo a point)
+# (librosa's default 80 dB; 40 chosen on the validation users, theo and the flite voices: 30 lost theo a point at k=1)
 DELTA_WIDTH = 5  # frames in the delta regression window (librosa's smallest useful odd width)
 MAX_FRAMES = 100  # a template or clip longer than this (1 s of speech) is resampled down to it: bounds DTW's cost
 MIN_FRAMES = 3  # shorter clips cannot be trimmed speech (MIN_SECONDS is 10 frames); refused as templates

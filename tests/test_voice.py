@@ -61,7 +61,7 @@ def test_cepstra_are_bounded_and_ignore_loudness():
 
 def test_one_recording_per_digit_reads_the_same_speakers_other_recordings():
     """The matcher alone, on real speech: one clip per digit (index 5) of each FSDD speaker as templates, their
-    test clips (0-4) read by the nearest template. Measured: 88% (george) to 98% (lucas), 90.6% over all six."""
+    test clips (0-4) read by the nearest template. Measured: 72% (nicolas) to 100% (jackson), 92.3% over all six."""
     clips = data.list_fsdd(need("fsdd"))
     right = total = 0
     for s in data.FSDD_SPEAKERS:
@@ -71,7 +71,7 @@ def test_one_recording_per_digit_reads_the_same_speakers_other_recordings():
         for c in (c for c in mine if c.index < 5):
             right += int(V.evidence(V.cepstra(A.trim(A.load_audio(c.path))), t).argmin() == c.digit)
             total += 1
-    assert right / total >= 0.85, right / total
+    assert right / total >= 0.88, right / total
 
 
 def test_a_taught_recording_pulls_toward_its_digit_and_only_where_the_profile_has_templates(recognizer):

@@ -6,7 +6,8 @@
 
 What is fitted: per modality, a linear correction of the branch's calibrated logits read from its
 frozen embedding (core/profile.py), i.e. the branch's classifier fine-tuned on the user's examples,
-with an L2 penalty that keeps it near the shipped one. The problem is convex and small (at most
+with an L2 penalty that keeps it near the shipped one; and the spoken examples are kept as templates
+that later speech is matched against (core/voice.py). The problem is convex and small (at most
 MAX_TEACH_EXAMPLES examples, 128 x 10 weights), so L-BFGS solves it to convergence in tens of
 milliseconds: deterministic, no learning rate or step count to tune.
 

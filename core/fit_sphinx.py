@@ -119,18 +119,22 @@ def out_of_fold_logits(
     return logits, every.y.numpy()[fsdd], speakers, folds, embeds
 
 
-def clip_evidence(root: Path) -> np.ndarray:
-    """(3000, 2, 10) PocketSphinx evidence for every FSDD clip, in data.list_fsdd order (= sets.audio_all's)."""
-    clips = data.list_fsdd(root)
-    return np.stack([sphinx.evidence(A.trim(A.load_audio(c.path)), A.SAMPLE_RATE) for c in tqdm(clips, desc="pocketsphinx")])
+def trimmed_clips(root: Path) -> list[np.ndarray]:
+    """Every FSDD clip trimmed (core.audio.trim), in data.list_fsdd order (= sets.audio_all's): read once for
+    both experts below."""
+    return [A.trim(A.load_audio(c.path)) for c in tqdm(data.list_fsdd(root), desc="fsdd clips")]
 
 
-def voice_distances(root: Path, speakers: np.ndarray) -> np.ndarray:
+def clip_evidence(waves: list[np.ndarray]) -> np.ndarray:
+    """(3000, 2, 10) PocketSphinx evidence for every trimmed FSDD clip (`trimmed_clips`)."""
+    return np.stack([sphinx.evidence(w, A.SAMPLE_RATE) for w in tqdm(waves, desc="pocketsphinx")])
+
+
+def voice_distances(waves: list[np.ndarray], speakers: np.ndarray) -> np.ndarray:
     """(3000, 3000) DTW distances between every two clips of one speaker (core/voice.py; inf between speakers),
-    in data.list_fsdd order: what the templates of a speaker's taught clips say of their other clips."""
-    clips = data.list_fsdd(root)
-    feats = [voice.with_deltas(voice.cepstra(A.trim(A.load_audio(c.path)))) for c in tqdm(clips, desc="cepstra")]
-    out = np.full((len(clips), len(clips)), np.inf, np.float32)
+    of the trimmed clips (`trimmed_clips`): what the templates of a speaker's taught clips say of their other clips."""
+    feats = [voice.with_deltas(voice.cepstra(w)) for w in tqdm(waves, desc="cepstra")]
+    out = np.full((len(waves), len(waves)), np.inf, np.float32)
     for s in tqdm(np.unique(speakers), desc="dtw"):
         idx = np.flatnonzero(speakers == s)
         for j, a in enumerate(idx):
@@ -349,7 +353,8 @@ def main(argv: list[str] | None = None) -> dict:
     t0 = time.time()
     workers = args.threads if args.workers is None else max(1, args.workers)
     logits, y, speakers, folds, embeds = out_of_fold_logits(cfg, args.nested, workers)
-    ev = clip_evidence(data.data_root(args.data_dir))
+    waves = trimmed_clips(data.data_root(args.data_dir))
+    ev = clip_evidence(waves)
     lp = log_probs(logits, temperature)
     report = nested_accuracy(lp, ev, y, speakers)
     report["folds"] = folds
@@ -358,7 +363,7 @@ def main(argv: list[str] | None = None) -> dict:
     sha = card["checkpoint"]["sha256"]
     write(folder / sphinx.FILE, weights, sha, temperature, report)  # the weights are safe before the curve runs
     print(json.dumps({"weights": [float(v) for v in weights], "loso": report}, indent=1))
-    dists = voice_distances(data.data_root(args.data_dir), speakers)
+    dists = voice_distances(waves, speakers)
     report["adaptation"] = adaptation_curve(lp, embeds, ev, y, speakers, dists=dists)
     doc = write(folder / sphinx.FILE, weights, sha, temperature, report)
     print(adaptation_table(report["adaptation"]))
